@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds, runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build.sh
+# Tests use 1 intra-op thread per process so parallel ctest jobs do not oversubscribe.
+export OMP_NUM_THREADS=1
+ctest --test-dir build --output-on-failure -j "${JOBS:-2}"
