@@ -1,0 +1,208 @@
+#include "core/measure/trajectory.h"
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "core/common/status.h"
+
+namespace rrm::measure {
+namespace {
+
+using model::JointState;
+using model::RecurrentModel;
+
+// ‖a − b‖₂ / sqrt(dim) per example over all but the batch axis, in float64.
+torch::Tensor Displacement(const torch::Tensor& now, const torch::Tensor& before) {
+  const torch::Tensor diff = (now.to(torch::kFloat64) - before.to(torch::kFloat64)).flatten(1);
+  return diff.square().sum(1).div(static_cast<double>(diff.size(1))).sqrt();
+}
+
+absl::Status CheckTeacher(const TeacherStates& teacher, int64_t T, int64_t B, int64_t S, int64_t D) {
+  for (const auto& [name, t] : {std::pair<const char*, const torch::Tensor&>{"z_H", teacher.z_H},
+                                {"z_L", teacher.z_L}}) {
+    if (!t.defined() || t.dim() != 4 || t.size(0) < T - 1 || t.size(1) != B || t.size(2) != S ||
+        t.size(3) != D) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "teacher states ", name, ": expected shape [>=", T - 1, ", ", B, ", ", S, ", ", D,
+          "], found ", t.defined() ? c10::str(t.sizes()) : std::string("none")));
+    }
+  }
+  return absl::OkStatus();
+}
+
+struct BatchResult {
+  std::vector<ExampleRecord> records;
+  TrajectoryDump dump;  // filled only when asked for
+};
+
+absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzzle::PuzzleSet& puzzles,
+                                         int64_t begin, int64_t end, int64_t T, bool keep_dump,
+                                         const TeacherStates* teacher) {
+  const auto started = std::chrono::steady_clock::now();
+  const model::ModelConfig& config = model.config();
+  const torch::Device device = model.device();
+  const int64_t B = end - begin;
+
+  torch::NoGradGuard no_grad;
+  const torch::Tensor inputs = puzzles.inputs.slice(0, begin, end).to(device);
+  const torch::Tensor identifiers = puzzles.puzzle_identifiers.slice(0, begin, end).to(device);
+  torch::Tensor labels, counted;
+  if (puzzles.has_labels()) {
+    labels = puzzles.labels.slice(0, begin, end).to(device);
+    counted = labels.ne(puzzle::kIgnoreLabel);
+  }
+
+  const torch::Tensor e = model.InputEmbeddings(inputs, identifiers);
+  const int64_t S = e.size(1), D = e.size(2);
+  JointState x = model.InitialState(B, S);
+
+  // Per segment, [T, B] (or [T, B, ...]) on the device; copied out once at the end.
+  std::vector<torch::Tensor> correct, token_accuracy, q_halt, q_continue, flips, d_h, d_l, d_joint;
+  std::vector<torch::Tensor> dump_h, dump_l, dump_logits, dump_preds;
+  torch::Tensor previous_prediction = model.ReadOut(x.z_H[0]).logits.argmax(-1);
+  torch::Tensor prediction;
+  for (int64_t t = 1; t <= T; ++t) {
+    if (teacher != nullptr && t > 1) {
+      x.z_H = teacher->z_H[t - 2].slice(0, begin, end).to(device, model.dtype()).unsqueeze(0);
+      x.z_L = teacher->z_L[t - 2].slice(0, begin, end).to(device, model.dtype()).unsqueeze(0);
+    }
+    const torch::Tensor z_H_before = x.z_H[0], z_L_before = x.z_L[0];
+    model.Segment(x, e);
+    const torch::Tensor z_H = x.z_H[0], z_L = x.z_L[0];
+
+    const model::Readout out = model.ReadOut(z_H);
+    prediction = out.logits.argmax(-1);
+    if (labels.defined()) {
+      const torch::Tensor matches = prediction.eq(labels).logical_and(counted).sum(-1);
+      const torch::Tensor counts = counted.sum(-1);
+      // Upstream: exact when every counted position matches; accuracy over
+      // max(count, 1) so a puzzle with nothing to score reads as 0.
+      correct.push_back(matches.eq(counts));
+      token_accuracy.push_back(matches.to(torch::kFloat64) / counts.clamp_min(1).to(torch::kFloat64));
+    } else {
+      correct.push_back(torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(device)));
+      token_accuracy.push_back(torch::full({B}, std::numeric_limits<double>::quiet_NaN(),
+                                           torch::TensorOptions().dtype(torch::kFloat64).device(device)));
+    }
+    q_halt.push_back(out.q_halt);
+    q_continue.push_back(out.q_continue);
+    flips.push_back(prediction.ne(previous_prediction).sum(-1));
+    d_h.push_back(Displacement(z_H, z_H_before));
+    d_l.push_back(Displacement(z_L, z_L_before));
+    d_joint.push_back(Displacement(torch::cat({z_H, z_L}, 1), torch::cat({z_H_before, z_L_before}, 1)));
+    if (keep_dump) {
+      dump_h.push_back(z_H.to(torch::kCPU, torch::kFloat32));
+      dump_l.push_back(z_L.to(torch::kCPU, torch::kFloat32));
+      dump_logits.push_back(out.logits.to(torch::kCPU));
+      dump_preds.push_back(prediction.to(torch::kCPU));
+    }
+    previous_prediction = prediction;
+  }
+
+  auto stack = [](const std::vector<torch::Tensor>& v, torch::ScalarType dtype) {
+    return torch::stack(v).to(torch::kCPU, dtype).contiguous();
+  };
+  const torch::Tensor correct_c = stack(correct, torch::kBool);
+  const torch::Tensor accuracy_c = stack(token_accuracy, torch::kFloat64);
+  const torch::Tensor q_halt_c = stack(q_halt, torch::kFloat64);
+  const torch::Tensor q_continue_c = stack(q_continue, torch::kFloat64);
+  const torch::Tensor flips_c = stack(flips, torch::kInt64);
+  const torch::Tensor d_h_c = stack(d_h, torch::kFloat64);
+  const torch::Tensor d_l_c = stack(d_l, torch::kFloat64);
+  const torch::Tensor d_joint_c = stack(d_joint, torch::kFloat64);
+  const torch::Tensor prediction_c = prediction.to(torch::kCPU, torch::kInt64).contiguous();
+
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  BatchResult result;
+  for (int64_t b = 0; b < B; ++b) {
+    ExampleRecord r;
+    r.example_index = static_cast<int32_t>(begin + b);
+    r.puzzle_id = puzzles.puzzle_ids.empty() ? std::to_string(begin + b) : puzzles.puzzle_ids[begin + b];
+    r.givens = puzzles.givens.empty() ? -1 : puzzles.givens[begin + b];
+    r.updates_per_segment = static_cast<int32_t>(config.updates_per_segment());
+    for (int64_t t = 0; t < T; ++t) {
+      SegmentRecord s;
+      s.index = static_cast<int32_t>(t + 1);
+      s.correct = correct_c[t][b].item<bool>();
+      s.token_accuracy = accuracy_c[t][b].item<double>();
+      s.q_halt_logit = q_halt_c[t][b].item<double>();
+      s.q_continue_logit = q_continue_c[t][b].item<double>();
+      s.halt_confidence = 1.0 / (1.0 + std::exp(-s.q_halt_logit));
+      s.flips = static_cast<int32_t>(flips_c[t][b].item<int64_t>());
+      s.displacement_h = d_h_c[t][b].item<double>();
+      s.displacement_l = d_l_c[t][b].item<double>();
+      s.displacement_joint = d_joint_c[t][b].item<double>();
+      if (s.correct && r.first_correct_segment == 0) r.first_correct_segment = s.index;
+      r.segments.push_back(std::move(s));
+    }
+    r.correct = T > 0 && r.segments.back().correct;
+    const int64_t* tokens = prediction_c[b].data_ptr<int64_t>();
+    r.prediction.assign(tokens, tokens + prediction_c.size(1));
+    r.device = device.str();
+    r.compute_seconds = seconds / static_cast<double>(B);
+    result.records.push_back(std::move(r));
+  }
+  if (keep_dump) {
+    result.dump.z_H = torch::stack(dump_h);
+    result.dump.z_L = torch::stack(dump_l);
+    result.dump.logits = torch::stack(dump_logits);
+    result.dump.preds = torch::stack(dump_preds);
+    result.dump.q_halt_logits = q_halt_c.to(torch::kFloat32);
+    result.dump.q_continue_logits = q_continue_c.to(torch::kFloat32);
+    result.dump.correct = correct_c;
+  }
+  return result;
+}
+
+}  // namespace
+
+absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet& puzzles,
+                            const MeasureOptions& options, const RecordSink& sink,
+                            TrajectoryDump* dump, const TeacherStates* teacher) {
+  const int64_t T = options.segments > 0 ? options.segments : model.config().halt_max_steps;
+  if (options.batch_size <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch_size: expected a positive number, found ", options.batch_size));
+  }
+  if (puzzles.size() == 0) return absl::InvalidArgumentError("puzzles: the puzzle set is empty");
+  RRM_RETURN_IF_ERROR(model.ValidateInputs(puzzles.inputs, puzzles.puzzle_identifiers));
+  if (puzzles.has_labels() && puzzles.labels.sizes() != puzzles.inputs.sizes()) {
+    return absl::InvalidArgumentError(absl::StrCat("labels: expected the shape of inputs ",
+                                                   c10::str(puzzles.inputs.sizes()), ", found ",
+                                                   c10::str(puzzles.labels.sizes())));
+  }
+  if (teacher != nullptr) {
+    const model::ModelConfig& c = model.config();
+    RRM_RETURN_IF_ERROR(CheckTeacher(*teacher, T, puzzles.size(),
+                                     c.puzzle_positions() + puzzles.inputs.size(1), c.hidden_size));
+  }
+
+  std::vector<TrajectoryDump> parts;
+  for (int64_t begin = 0; begin < puzzles.size(); begin += options.batch_size) {
+    const int64_t end = std::min(puzzles.size(), begin + options.batch_size);
+    RRM_ASSIGN_OR_RETURN(BatchResult batch,
+                         RunTorch(absl::StrCat("measuring examples ", begin, "..", end - 1), [&]() {
+                           return MeasureBatch(model, puzzles, begin, end, T, dump != nullptr, teacher);
+                         }));
+    for (ExampleRecord& record : batch.records) RRM_RETURN_IF_ERROR(sink(std::move(record)));
+    if (dump != nullptr) parts.push_back(std::move(batch.dump));
+  }
+  if (dump != nullptr) {
+    auto cat = [&](torch::Tensor TrajectoryDump::*field) {
+      std::vector<torch::Tensor> pieces;
+      for (const TrajectoryDump& part : parts) pieces.push_back(part.*field);
+      (*dump).*field = torch::cat(pieces, 1);
+    };
+    for (auto field : {&TrajectoryDump::z_H, &TrajectoryDump::z_L, &TrajectoryDump::logits,
+                       &TrajectoryDump::preds, &TrajectoryDump::q_halt_logits,
+                       &TrajectoryDump::q_continue_logits, &TrajectoryDump::correct}) {
+      cat(field);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace rrm::measure

@@ -1,0 +1,65 @@
+// The one measurement entry point: puzzles in, one ExampleRecord per puzzle out.
+//
+// Runs each batch through T segments of the model's segment map from the reset
+// carry, never halting early (as upstream evaluation), and derives everything
+// in SPEC §2 per segment. The offline tool, the server's device workers and
+// the tests all call MeasurePuzzles().
+//
+// Thread safety: MeasurePuzzles only reads the model; concurrent calls on one
+// model are safe.
+#ifndef RRM_CORE_MEASURE_TRAJECTORY_H_
+#define RRM_CORE_MEASURE_TRAJECTORY_H_
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/status.h"
+#include "core/measure/record.h"
+#include "core/model/recurrent_model.h"
+#include "core/puzzle/puzzle_set.h"
+
+namespace rrm::measure {
+
+struct MeasureOptions {
+  int64_t segments = 0;     // T; 0 = the checkpoint's halt_max_steps
+  int64_t batch_size = 16;  // examples per forward batch
+};
+
+// The raw trajectory of the measured examples, for --dump_states. Segment t
+// (index t−1) is the state after the t-th call, as in upstream evaluation.
+struct TrajectoryDump {
+  torch::Tensor z_H;                // float32 [T, B, S, D] (puzzle positions first)
+  torch::Tensor z_L;                // float32 [T, B, S, D]
+  torch::Tensor logits;             // float32 [T, B, L, V]
+  torch::Tensor preds;              // int64 [T, B, L]
+  torch::Tensor q_halt_logits;      // float32 [T, B]
+  torch::Tensor q_continue_logits;  // float32 [T, B]
+  torch::Tensor correct;            // bool [T, B]
+};
+
+// External states (e.g. dumped from the official code), [T, B, S, D] each for
+// all B puzzles: segment t > 1 starts from the given state at t − 1 instead of
+// its own, so one-step parity can be checked against any dump.
+struct TeacherStates {
+  torch::Tensor z_H;
+  torch::Tensor z_L;
+};
+
+// Called with each finished record, in example order; a non-OK return stops
+// the measurement and is returned.
+using RecordSink = std::function<absl::Status(ExampleRecord record)>;
+
+// Measures every puzzle in `puzzles`. Inputs are validated against the model
+// first (INVALID_ARGUMENT naming field, expected and found); `dump` and
+// `teacher` are optional. Errors from LibTorch (e.g. out of memory) come back
+// as a Status, never as an exception.
+absl::Status MeasurePuzzles(const model::RecurrentModel& model, const puzzle::PuzzleSet& puzzles,
+                            const MeasureOptions& options, const RecordSink& sink,
+                            TrajectoryDump* dump = nullptr, const TeacherStates* teacher = nullptr);
+
+}  // namespace rrm::measure
+
+#endif  // RRM_CORE_MEASURE_TRAJECTORY_H_

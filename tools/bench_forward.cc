@@ -1,0 +1,138 @@
+// bench-forward: speed of the trajectory (the k = 0 segment map) against this
+// machine's own sgemm rate, measured side by side in the same run.
+//
+//   build/bin/bench-forward --hidden=128,512 --batch=1,4,16,64 --threads=2
+//
+// Prints, per (family, hidden, batch): seconds per segment, examples/s for a
+// full T-segment trajectory, achieved GFLOP/s (FLOPs of the segment map
+// counted below) and that as a share of the sgemm GFLOP/s measured first.
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "core/model/initial_weights.h"
+#include "core/model/recurrent_model.h"
+
+ABSL_FLAG(std::vector<std::string>, family, std::vector<std::string>({"trm", "trm_mlpt", "hrm"}),
+          "Architectures: trm (attention), trm_mlpt, hrm; official Sudoku sizes otherwise.");
+ABSL_FLAG(std::vector<std::string>, hidden, std::vector<std::string>({"128", "512"}), "Hidden sizes.");
+ABSL_FLAG(std::vector<std::string>, batch, std::vector<std::string>({"1", "4", "16", "64"}), "Batch sizes.");
+ABSL_FLAG(int, threads, 2, "Intra-op threads (LibTorch).");
+ABSL_FLAG(int, segments, 16, "T: segments per trajectory (examples/s is for a whole trajectory).");
+ABSL_FLAG(double, min_seconds, 1.0, "Time each configuration for at least this long.");
+ABSL_FLAG(std::string, device, "cpu", "torch device.");
+
+namespace {
+
+using rrm::model::Family;
+using rrm::model::ModelConfig;
+
+ModelConfig OfficialConfig(const std::string& family, int64_t hidden) {
+  ModelConfig c;
+  c.hidden_size = hidden;
+  c.num_heads = hidden / 64;  // upstream: 8 heads at 512
+  c.expansion = 4;
+  c.forward_dtype = "float32";
+  c.seq_len = 81;
+  c.vocab_size = 11;
+  c.num_puzzle_identifiers = 1;
+  c.puzzle_emb_ndim = hidden;
+  if (family == "hrm") {  // config/arch/hrm_v1.yaml
+    c.family = Family::kHrm;
+    c.H_cycles = 2, c.L_cycles = 2, c.H_layers = 4, c.L_layers = 4;
+  } else {  // config/arch/trm.yaml (+ mlp_t, no positions for Sudoku)
+    c.family = Family::kTrm;
+    c.H_cycles = 3, c.L_cycles = 6, c.L_layers = 2, c.puzzle_emb_len = 16;
+    c.mlp_t = family == "trm_mlpt";
+    c.pos_encodings = c.mlp_t ? "none" : "rope";
+  }
+  return c;
+}
+
+// FLOPs of one segment for one example: 2·m·n·k per matrix product.
+double SegmentFlops(const ModelConfig& c) {
+  const double S = c.state_positions(), D = c.hidden_size, I = c.SwiGluInner(c.hidden_size);
+  double block = 2 * S * D * 2 * I + 2 * S * I * D;  // SwiGLU over the hidden axis
+  if (c.mlp_t) {
+    const double It = c.SwiGluInner(c.state_positions());
+    block += 2 * D * S * 2 * It + 2 * D * It * S;
+  } else {
+    block += 2 * S * D * 3 * D + 2 * S * D * D  // qkv and output projections
+             + 2 * 2 * S * S * D;              // scores and weighted values
+  }
+  if (c.family == Family::kHrm) {
+    return block * (c.H_cycles * c.L_cycles * c.L_layers + c.H_cycles * c.H_layers);
+  }
+  return block * c.H_cycles * (c.L_cycles + 1) * c.L_layers;
+}
+
+template <typename Fn>
+double SecondsPerCall(Fn&& fn, double min_seconds) {
+  fn();  // warm-up
+  int calls = 0;
+  const auto start = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  do {
+    fn();
+    ++calls;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  } while (elapsed < min_seconds);
+  return elapsed / calls;
+}
+
+std::vector<int64_t> Ints(const std::vector<std::string>& values) {
+  std::vector<int64_t> out;
+  for (const std::string& v : values) {
+    int64_t x = 0;
+    if (absl::SimpleAtoi(v, &x)) out.push_back(x);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Forward (trajectory) speed versus this machine's sgemm.");
+  absl::ParseCommandLine(argc, argv);
+  torch::set_num_threads(absl::GetFlag(FLAGS_threads));
+  torch::NoGradGuard no_grad;
+  const torch::Device device(absl::GetFlag(FLAGS_device));
+  const double min_seconds = absl::GetFlag(FLAGS_min_seconds);
+
+  const int64_t n = 1024;
+  const torch::Tensor a = torch::randn({n, n}, device), b = torch::randn({n, n}, device);
+  const double sgemm = 2.0 * n * n * n / SecondsPerCall([&] { torch::mm(a, b); }, min_seconds) / 1e9;
+  std::printf("sgemm %lldx%lld float32, %d threads: %.1f GFLOP/s\n\n", static_cast<long long>(n),
+              static_cast<long long>(n), torch::get_num_threads(), sgemm);
+  std::printf("%-9s %6s %5s %12s %12s %10s %8s\n", "family", "hidden", "batch", "s/segment", "traj ex/s",
+              "GFLOP/s", "%sgemm");
+
+  for (const std::string& family : absl::GetFlag(FLAGS_family)) {
+    for (int64_t hidden : Ints(absl::GetFlag(FLAGS_hidden))) {
+      const ModelConfig config = OfficialConfig(family, hidden);
+      auto model = rrm::model::RecurrentModel::Create(config, rrm::model::InitialStateDict(config, 0), device);
+      if (!model.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(model.status().message()).c_str());
+        return 1;
+      }
+      for (int64_t batch : Ints(absl::GetFlag(FLAGS_batch))) {
+        const torch::Tensor inputs = torch::randint(1, 11, {batch, 81}, torch::kInt64);
+        const torch::Tensor ids = torch::zeros({batch}, torch::kInt64);
+        const torch::Tensor e = (*model)->InputEmbeddings(inputs, ids);
+        rrm::model::JointState x = (*model)->InitialState(batch, config.state_positions());
+        const double seconds = SecondsPerCall([&] { (*model)->Segment(x, e); }, min_seconds);
+        const double gflops = SegmentFlops(config) * batch / seconds / 1e9;
+        std::printf("%-9s %6lld %5lld %12.4f %12.3f %10.1f %7.0f%%\n", family.c_str(),
+                    static_cast<long long>(hidden), static_cast<long long>(batch), seconds,
+                    batch / (seconds * absl::GetFlag(FLAGS_segments)), gflops, 100 * gflops / sgemm);
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,176 @@
+// rrm-measure: the offline measurement, no server. One JSON record per puzzle
+// (SPEC §4), optionally the raw trajectory as .npy files.
+//
+//   rrm-measure --checkpoint ckpt/step_1000 --data data/sudoku-extreme --out records.jsonl
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/common/status.h"
+#include "core/measure/record_json.h"
+#include "core/measure/trajectory.h"
+#include "core/model/recurrent_model.h"
+#include "core/puzzle/npy.h"
+#include "core/puzzle/puzzle_set.h"
+
+ABSL_FLAG(std::string, checkpoint, "", "Checkpoint file: upstream step_N (torch.save) or .safetensors.");
+ABSL_FLAG(std::string, config, "", "Architecture yaml; default: all_config.yaml beside the checkpoint.");
+ABSL_FLAG(std::vector<std::string>, override, {},
+          "Config overrides as key=value,key=value with upstream key names, e.g. "
+          "forward_dtype=float32,H_cycles=2.");
+ABSL_FLAG(std::string, data, "", "Upstream dataset folder (a split with dataset.json, or a root whose test/ is used).");
+ABSL_FLAG(std::string, sudoku, "", "Sudoku file: upstream CSV or 81-character lines.");
+ABSL_FLAG(std::string, maze, "", "Maze file: upstream CSV or n x n grids over '# SGo'.");
+ABSL_FLAG(int64_t, limit, 0, "Measure only the first N puzzles (0 = all).");
+ABSL_FLAG(int64_t, batch, 16, "Examples per forward batch.");
+ABSL_FLAG(int64_t, segments, 0, "Segments T per trajectory (0 = the checkpoint's halt_max_steps).");
+ABSL_FLAG(std::string, device, "cpu", "torch device, e.g. cpu or cuda:0.");
+ABSL_FLAG(int, threads, 0, "Intra-op CPU threads (0 = LibTorch's default).");
+ABSL_FLAG(std::string, out, "", "Output JSONL file, one record per puzzle ('-' = stdout).");
+ABSL_FLAG(std::string, dump_states, "",
+          "Folder for the raw trajectory: z_H.npy z_L.npy [T,B,S,D], logits.npy [T,B,L,V], preds.npy, "
+          "q_halt_logits.npy, q_continue_logits.npy [T,B], correct.npy [T,B].");
+ABSL_FLAG(std::string, teacher_states, "",
+          "Folder with z_H.npy and z_L.npy [T,B,S,D]: segment t > 1 starts from the given state at t-1.");
+
+namespace {
+
+using rrm::measure::ExampleRecord;
+
+absl::StatusOr<rrm::puzzle::PuzzleSet> ReadPuzzles() {
+  const std::string data = absl::GetFlag(FLAGS_data), sudoku = absl::GetFlag(FLAGS_sudoku),
+                    maze = absl::GetFlag(FLAGS_maze);
+  if ((!data.empty()) + (!sudoku.empty()) + (!maze.empty()) != 1) {
+    return absl::InvalidArgumentError("give exactly one of --data, --sudoku, --maze");
+  }
+  absl::StatusOr<rrm::puzzle::PuzzleSet> puzzles = !data.empty()     ? rrm::puzzle::ReadDatasetFolder(data)
+                                                   : !sudoku.empty() ? rrm::puzzle::ReadSudokuFile(sudoku)
+                                                                     : rrm::puzzle::ReadMazeFile(maze);
+  if (!puzzles.ok()) return puzzles.status();
+  return puzzles->Head(absl::GetFlag(FLAGS_limit));
+}
+
+// A one-line progress bar on a terminal; a plain line per 10% otherwise.
+class Progress {
+ public:
+  explicit Progress(int64_t total) : total_(total), tty_(isatty(STDERR_FILENO)) {}
+  void Update(int64_t done) {
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double rate = elapsed > 0 ? done / elapsed : 0;
+    const double eta = rate > 0 ? (total_ - done) / rate : 0;
+    if (tty_) {
+      const int width = 30, filled = static_cast<int>(width * done / std::max<int64_t>(total_, 1));
+      std::fprintf(stderr, "\r[%s%s] %lld/%lld  %.2f ex/s  ETA %ds ", std::string(filled, '#').c_str(),
+                   std::string(width - filled, ' ').c_str(), static_cast<long long>(done),
+                   static_cast<long long>(total_), rate, static_cast<int>(eta));
+      if (done == total_) std::fprintf(stderr, "\n");
+    } else if (done * 10 / std::max<int64_t>(total_, 1) > last_decile_ || done == total_) {
+      last_decile_ = done * 10 / std::max<int64_t>(total_, 1);
+      std::fprintf(stderr, "rrm-measure: %lld/%lld examples, %.2f ex/s\n", static_cast<long long>(done),
+                   static_cast<long long>(total_), rate);
+    }
+  }
+
+ private:
+  const int64_t total_;
+  const bool tty_;
+  int64_t last_decile_ = 0;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+absl::Status WriteDump(const std::string& folder, const rrm::measure::TrajectoryDump& dump) {
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat(folder, ": cannot create folder: ", ec.message()));
+  const std::pair<const char*, const torch::Tensor*> files[] = {
+      {"z_H.npy", &dump.z_H}, {"z_L.npy", &dump.z_L}, {"logits.npy", &dump.logits}, {"preds.npy", &dump.preds},
+      {"q_halt_logits.npy", &dump.q_halt_logits}, {"q_continue_logits.npy", &dump.q_continue_logits},
+      {"correct.npy", &dump.correct}};
+  for (const auto& [name, tensor] : files) {
+    RRM_RETURN_IF_ERROR(rrm::puzzle::WriteNpy((std::filesystem::path(folder) / name).string(), *tensor));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Run() {
+  if (absl::GetFlag(FLAGS_checkpoint).empty()) return absl::InvalidArgumentError("--checkpoint is required");
+  if (absl::GetFlag(FLAGS_out).empty()) return absl::InvalidArgumentError("--out is required");
+  if (absl::GetFlag(FLAGS_threads) > 0) torch::set_num_threads(absl::GetFlag(FLAGS_threads));
+
+  RRM_ASSIGN_OR_RETURN(torch::Device device, rrm::RunTorch("--device", [&]() -> absl::StatusOr<torch::Device> {
+                         return torch::Device(absl::GetFlag(FLAGS_device));
+                       }));
+  RRM_ASSIGN_OR_RETURN(rrm::model::LoadedModel loaded,
+                       rrm::model::LoadModel(absl::GetFlag(FLAGS_checkpoint), absl::GetFlag(FLAGS_config),
+                                             absl::GetFlag(FLAGS_override), device));
+  RRM_ASSIGN_OR_RETURN(rrm::puzzle::PuzzleSet puzzles, ReadPuzzles());
+
+  rrm::measure::TeacherStates teacher;
+  const std::string teacher_dir = absl::GetFlag(FLAGS_teacher_states);
+  if (!teacher_dir.empty()) {
+    RRM_ASSIGN_OR_RETURN(teacher.z_H, rrm::puzzle::ReadNpyAs(teacher_dir + "/z_H.npy", torch::kFloat32));
+    RRM_ASSIGN_OR_RETURN(teacher.z_L, rrm::puzzle::ReadNpyAs(teacher_dir + "/z_L.npy", torch::kFloat32));
+    const int64_t n = puzzles.size();
+    if (teacher.z_H.dim() == 4 && teacher.z_H.size(1) > n) {  // dump of more puzzles than --limit keeps
+      teacher.z_H = teacher.z_H.slice(1, 0, n);
+      teacher.z_L = teacher.z_L.slice(1, 0, n);
+    }
+  }
+
+  const std::string out_path = absl::GetFlag(FLAGS_out);
+  std::ofstream file;
+  if (out_path != "-") {
+    file.open(out_path);
+    if (!file) return absl::PermissionDeniedError(absl::StrCat(out_path, ": cannot open for writing"));
+  }
+  std::ostream& out = out_path == "-" ? std::cout : file;
+
+  rrm::measure::MeasureOptions options;
+  options.segments = absl::GetFlag(FLAGS_segments);
+  options.batch_size = absl::GetFlag(FLAGS_batch);
+  Progress progress(puzzles.size());
+  int64_t done = 0, solved = 0;
+  rrm::measure::TrajectoryDump dump;
+  const bool dumping = !absl::GetFlag(FLAGS_dump_states).empty();
+  RRM_RETURN_IF_ERROR(rrm::measure::MeasurePuzzles(
+      *loaded.model, puzzles, options,
+      [&](ExampleRecord record) {
+        out << rrm::measure::RecordToJson(record) << '\n';
+        solved += record.correct;
+        progress.Update(++done);
+        return out ? absl::OkStatus() : absl::DataLossError(absl::StrCat(out_path, ": write failed"));
+      },
+      dumping ? &dump : nullptr, teacher_dir.empty() ? nullptr : &teacher));
+  out.flush();
+  if (dumping) RRM_RETURN_IF_ERROR(WriteDump(absl::GetFlag(FLAGS_dump_states), dump));
+  std::fprintf(stderr, "rrm-measure: %lld puzzles, %lld correct at the last segment\n",
+               static_cast<long long>(done), static_cast<long long>(solved));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Measures puzzle trajectories of an HRM/TRM checkpoint offline.\n"
+      "  rrm-measure --checkpoint PATH [--config YAML] (--data DIR | --sudoku FILE | --maze FILE) --out FILE");
+  absl::ParseCommandLine(argc, argv);
+  const absl::Status status = Run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "rrm-measure: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
