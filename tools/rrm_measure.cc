@@ -36,6 +36,11 @@ ABSL_FLAG(int64_t, limit, 0, "Measure only the first N puzzles (0 = all).");
 ABSL_FLAG(int64_t, batch, 16, "Examples per forward batch.");
 ABSL_FLAG(int64_t, segments, 0, "Segments T per trajectory (0 = the checkpoint's halt_max_steps).");
 ABSL_FLAG(std::string, device, "cpu", "torch device, e.g. cpu or cuda:0.");
+ABSL_FLAG(int64_t, lyapunov_k, 8, "Top-k Lyapunov exponents by the QR method (SPEC 3); 0 disables.");
+ABSL_FLAG(uint64_t, lyapunov_seed, 0, "Seed of the portable start directions Q_0 (with the example index).");
+ABSL_FLAG(std::string, tangent_dtype, "float32", "Tangent precision: float32 or float64.");
+ABSL_FLAG(std::string, reorthonormalize, "segment",
+          "Re-orthonormalise tangents after every segment or after every inner update: segment | update.");
 ABSL_FLAG(int, threads, 0, "Intra-op CPU threads (0 = LibTorch's default).");
 ABSL_FLAG(std::string, out, "", "Output JSONL file, one record per puzzle ('-' = stdout).");
 ABSL_FLAG(std::string, dump_states, "",
@@ -140,6 +145,21 @@ absl::Status Run() {
   rrm::measure::MeasureOptions options;
   options.segments = absl::GetFlag(FLAGS_segments);
   options.batch_size = absl::GetFlag(FLAGS_batch);
+  options.lyapunov_k = absl::GetFlag(FLAGS_lyapunov_k);
+  options.lyapunov_seed = absl::GetFlag(FLAGS_lyapunov_seed);
+  const std::string tangent_dtype = absl::GetFlag(FLAGS_tangent_dtype);
+  if (tangent_dtype != "float32" && tangent_dtype != "float64") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tangent_dtype: expected float32 or float64, found '", tangent_dtype, "'"));
+  }
+  options.tangent_dtype = tangent_dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
+  const std::string every = absl::GetFlag(FLAGS_reorthonormalize);
+  if (every != "segment" && every != "update") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--reorthonormalize: expected segment or update, found '", every, "'"));
+  }
+  options.reorthonormalize =
+      every == "update" ? rrm::measure::Reorthonormalize::kUpdate : rrm::measure::Reorthonormalize::kSegment;
   Progress progress(puzzles.size());
   int64_t done = 0, solved = 0;
   rrm::measure::TrajectoryDump dump;

@@ -6,11 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/status.h"
+#include "core/measure/lyapunov.h"
+#include "core/measure/segment_map.h"
 
 namespace rrm::measure {
 namespace {
 
-using model::JointState;
 using model::RecurrentModel;
 
 // ‖a − b‖₂ / sqrt(dim) per example over all but the batch axis, in float64.
@@ -38,8 +39,8 @@ struct BatchResult {
 };
 
 absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzzle::PuzzleSet& puzzles,
-                                         int64_t begin, int64_t end, int64_t T, bool keep_dump,
-                                         const TeacherStates* teacher) {
+                                         int64_t begin, int64_t end, int64_t T, const MeasureOptions& options,
+                                         bool keep_dump, const TeacherStates* teacher) {
   const auto started = std::chrono::steady_clock::now();
   const model::ModelConfig& config = model.config();
   const torch::Device device = model.device();
@@ -55,23 +56,42 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   }
 
   const torch::Tensor e = model.InputEmbeddings(inputs, identifiers);
-  const int64_t S = e.size(1), D = e.size(2);
-  JointState x = model.InitialState(B, S);
+  const int64_t S = e.size(1), D = e.size(2), N = 2 * S * D;
+  const SegmentMap map(model, e);
 
-  // Per segment, [T, B] (or [T, B, ...]) on the device; copied out once at the end.
-  std::vector<torch::Tensor> correct, token_accuracy, q_halt, q_continue, flips, d_h, d_l, d_joint;
-  std::vector<torch::Tensor> dump_h, dump_l, dump_logits, dump_preds;
-  torch::Tensor previous_prediction = model.ReadOut(x.z_H[0]).logits.argmax(-1);
-  torch::Tensor prediction;
-  for (int64_t t = 1; t <= T; ++t) {
-    if (teacher != nullptr && t > 1) {
-      x.z_H = teacher->z_H[t - 2].slice(0, begin, end).to(device, model.dtype()).unsqueeze(0);
-      x.z_L = teacher->z_L[t - 2].slice(0, begin, end).to(device, model.dtype()).unsqueeze(0);
+  // SPEC §3: Q_0 per example from (seed, example_index) alone.
+  const int64_t k = options.lyapunov_k;
+  torch::Tensor q0;
+  if (k > 0) {
+    std::vector<torch::Tensor> starts;
+    for (int64_t b = 0; b < B; ++b) {
+      starts.push_back(PortableStartDirections(options.lyapunov_seed, begin + b, N, k));
     }
-    const torch::Tensor z_H_before = x.z_H[0], z_L_before = x.z_L[0];
-    model.Segment(x, e);
-    const torch::Tensor z_H = x.z_H[0], z_L = x.z_L[0];
+    q0 = torch::stack(starts).to(device);  // [B, N, k]
+  }
+  std::function<void(int64_t, torch::Tensor&)> replace_primal;
+  if (teacher != nullptr) {
+    replace_primal = [&](int64_t t, torch::Tensor& primal) {
+      if (t == 1) return;
+      const torch::Tensor z_H = teacher->z_H[t - 2].slice(0, begin, end).flatten(1);
+      const torch::Tensor z_L = teacher->z_L[t - 2].slice(0, begin, end).flatten(1);
+      primal.copy_(torch::cat({z_H, z_L}, 1));
+    };
+  }
 
+  // Per segment, [B] (or [B, ...]) on the device; copied out once at the end.
+  std::vector<torch::Tensor> correct, token_accuracy, q_halt, q_continue, flips, d_h, d_l, d_joint, increments;
+  std::vector<torch::Tensor> dump_h, dump_l, dump_logits, dump_preds;
+  const torch::Tensor x0 = map.InitialPrimal();
+  torch::Tensor previous_prediction = model.ReadOut(x0.narrow(1, 0, S * D).reshape({B, S, D})).logits.argmax(-1);
+  torch::Tensor prediction;
+  TangentOptions tangent_options;
+  tangent_options.k = k;
+  tangent_options.tangent_dtype = options.tangent_dtype;
+  tangent_options.every = options.reorthonormalize;
+  RunTangentTrajectory(map, x0, q0, T, tangent_options, replace_primal, [&](const StepResult& step) {
+    const torch::Tensor z_H = step.after.narrow(1, 0, S * D).reshape({B, S, D});
+    const torch::Tensor z_L = step.after.narrow(1, S * D, S * D).reshape({B, S, D});
     const model::Readout out = model.ReadOut(z_H);
     prediction = out.logits.argmax(-1);
     if (labels.defined()) {
@@ -89,9 +109,10 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
     q_halt.push_back(out.q_halt);
     q_continue.push_back(out.q_continue);
     flips.push_back(prediction.ne(previous_prediction).sum(-1));
-    d_h.push_back(Displacement(z_H, z_H_before));
-    d_l.push_back(Displacement(z_L, z_L_before));
-    d_joint.push_back(Displacement(torch::cat({z_H, z_L}, 1), torch::cat({z_H_before, z_L_before}, 1)));
+    d_h.push_back(Displacement(step.after.narrow(1, 0, S * D), step.before.narrow(1, 0, S * D)));
+    d_l.push_back(Displacement(step.after.narrow(1, S * D, S * D), step.before.narrow(1, S * D, S * D)));
+    d_joint.push_back(Displacement(step.after, step.before));
+    if (k > 0) increments.push_back(step.increments);
     if (keep_dump) {
       dump_h.push_back(z_H.to(torch::kCPU, torch::kFloat32));
       dump_l.push_back(z_L.to(torch::kCPU, torch::kFloat32));
@@ -99,7 +120,7 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
       dump_preds.push_back(prediction.to(torch::kCPU));
     }
     previous_prediction = prediction;
-  }
+  });
 
   auto stack = [](const std::vector<torch::Tensor>& v, torch::ScalarType dtype) {
     return torch::stack(v).to(torch::kCPU, dtype).contiguous();
@@ -113,6 +134,7 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   const torch::Tensor d_l_c = stack(d_l, torch::kFloat64);
   const torch::Tensor d_joint_c = stack(d_joint, torch::kFloat64);
   const torch::Tensor prediction_c = prediction.to(torch::kCPU, torch::kInt64).contiguous();
+  const torch::Tensor increments_c = k > 0 ? stack(increments, torch::kFloat64) : torch::Tensor();  // [T, B, k]
 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -135,10 +157,22 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
       s.displacement_h = d_h_c[t][b].item<double>();
       s.displacement_l = d_l_c[t][b].item<double>();
       s.displacement_joint = d_joint_c[t][b].item<double>();
+      if (k > 0) {
+        const double* l = increments_c[t][b].data_ptr<double>();
+        s.lyapunov_increments.assign(l, l + k);
+      }
       if (s.correct && r.first_correct_segment == 0) r.first_correct_segment = s.index;
       r.segments.push_back(std::move(s));
     }
     r.correct = T > 0 && r.segments.back().correct;
+    if (k > 0) {
+      // SPEC §3: λ_i = (1/T) Σ_t ℓ_{t,i}, per segment.
+      const torch::Tensor lambda = increments_c.select(1, b).mean(0).contiguous();
+      r.lyapunov.assign(lambda.data_ptr<double>(), lambda.data_ptr<double>() + k);
+      r.lyapunov_sd.assign(k, 0.0);  // one draw: no spread over starts
+      r.lyapunov_method = "qr";
+      r.seed = options.lyapunov_seed;
+    }
     const int64_t* tokens = prediction_c[b].data_ptr<int64_t>();
     r.prediction.assign(tokens, tokens + prediction_c.size(1));
     r.device = device.str();
@@ -168,6 +202,14 @@ absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet
         absl::StrCat("batch_size: expected a positive number, found ", options.batch_size));
   }
   if (puzzles.size() == 0) return absl::InvalidArgumentError("puzzles: the puzzle set is empty");
+  if (options.lyapunov_k < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lyapunov_k: expected 0 (off) or a positive number, found ", options.lyapunov_k));
+  }
+  if (options.tangent_dtype != torch::kFloat32 && options.tangent_dtype != torch::kFloat64) {
+    return absl::InvalidArgumentError(absl::StrCat("tangent_dtype: expected float32 or float64, found ",
+                                                   c10::toString(options.tangent_dtype)));
+  }
   RRM_RETURN_IF_ERROR(model.ValidateInputs(puzzles.inputs, puzzles.puzzle_identifiers));
   if (puzzles.has_labels() && puzzles.labels.sizes() != puzzles.inputs.sizes()) {
     return absl::InvalidArgumentError(absl::StrCat("labels: expected the shape of inputs ",
@@ -185,7 +227,7 @@ absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet
     const int64_t end = std::min(puzzles.size(), begin + options.batch_size);
     RRM_ASSIGN_OR_RETURN(BatchResult batch,
                          RunTorch(absl::StrCat("measuring examples ", begin, "..", end - 1), [&]() {
-                           return MeasureBatch(model, puzzles, begin, end, T, dump != nullptr, teacher);
+                           return MeasureBatch(model, puzzles, begin, end, T, options, dump != nullptr, teacher);
                          }));
     for (ExampleRecord& record : batch.records) RRM_RETURN_IF_ERROR(sink(std::move(record)));
     if (dump != nullptr) parts.push_back(std::move(batch.dump));

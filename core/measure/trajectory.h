@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include "absl/status/status.h"
+#include "core/measure/lyapunov.h"
 #include "core/measure/record.h"
 #include "core/model/recurrent_model.h"
 #include "core/puzzle/puzzle_set.h"
@@ -26,6 +27,11 @@ namespace rrm::measure {
 struct MeasureOptions {
   int64_t segments = 0;     // T; 0 = the checkpoint's halt_max_steps
   int64_t batch_size = 16;  // examples per forward batch
+  // SPEC §3: top-k Lyapunov exponents by the QR method (0 = trajectory only).
+  int64_t lyapunov_k = 0;
+  uint64_t lyapunov_seed = 0;  // Q_0 comes from (seed, example_index)
+  torch::ScalarType tangent_dtype = torch::kFloat32;  // float32 | float64
+  Reorthonormalize reorthonormalize = Reorthonormalize::kSegment;
 };
 
 // The raw trajectory of the measured examples, for --dump_states. Segment t

@@ -10,6 +10,13 @@
 //
 // Numerics follow upstream `models/layers.py`: weights are used in the forward
 // dtype, rms_norm runs in float32 and casts back, rotary runs in float32.
+//
+// Tangents are carried in float32 at least (SPEC §3). When the stack is wider
+// than the forward dtype (a bfloat16 checkpoint with float32 tangents, or
+// float64 tangents), each function rounds the primal to the forward dtype
+// wherever upstream stores an op's output in it, so the primal trajectory is
+// the forward dtype's while the tangents keep their precision. `forward` below
+// is that dtype; with a stack of the forward dtype rounding is a no-op.
 #ifndef RRM_CORE_MODEL_LAYERS_H_
 #define RRM_CORE_MODEL_LAYERS_H_
 
@@ -38,23 +45,31 @@ struct RotaryTable {
 };
 RotaryTable MakeRotaryTable(int64_t positions, int64_t head_dim, double theta, torch::Device device);
 
+// Rounds the primal (index 0) of `x` to `forward` in place when x is wider.
+torch::Tensor RoundPrimal(torch::Tensor x, torch::ScalarType forward);
+
 // x·Wᵀ (+ b) over the last axis of a dual stack (linear, so tangents go along).
-torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& weight,
+// Weights stored in another dtype are cast to the stack's at use (as upstream's
+// CastedLinear does).
+torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& weight, torch::ScalarType forward,
                      const torch::Tensor& bias = torch::Tensor());
 
 // Root-mean-square normalisation over the last axis (no learned scale).
-torch::Tensor RmsNorm(const torch::Tensor& x, double eps);
+torch::Tensor RmsNorm(const torch::Tensor& x, double eps, torch::ScalarType forward);
 
 // down(silu(gate(x)) ⊙ up(x)) over the last axis.
-torch::Tensor SwiGlu(const torch::Tensor& x, const SwiGluWeights& w);
+torch::Tensor SwiGlu(const torch::Tensor& x, const SwiGluWeights& w, torch::ScalarType forward);
 
 // Non-causal multi-head softmax attention over axis -2 (positions), with
 // rotary position embedding of queries and keys when `rotary` is given.
 torch::Tensor SelfAttention(const torch::Tensor& x, const AttentionWeights& w,
-                            const std::optional<RotaryTable>& rotary);
+                            const std::optional<RotaryTable>& rotary, torch::ScalarType forward);
+
+// a + b for two dual stacks, rounded like upstream's addition in `forward`.
+torch::Tensor Add(const torch::Tensor& a, const torch::Tensor& b, torch::ScalarType forward);
 
 // x + e where e (no tangent: the input embedding is fixed) joins the primal only.
-torch::Tensor AddToPrimal(const torch::Tensor& x, const torch::Tensor& e);
+torch::Tensor AddToPrimal(const torch::Tensor& x, const torch::Tensor& e, torch::ScalarType forward);
 
 }  // namespace rrm::model
 

@@ -274,9 +274,9 @@ absl::Status Validate(const ModelConfig& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("config: rope needs an even head dimension, found ", c.head_dim()));
   }
-  if (c.forward_dtype != "float32" && c.forward_dtype != "bfloat16") {
+  if (c.forward_dtype != "float32" && c.forward_dtype != "bfloat16" && c.forward_dtype != "float64") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "config key 'forward_dtype': expected float32 or bfloat16, found '", c.forward_dtype, "'"));
+        "config key 'forward_dtype': expected float32, bfloat16 or float64, found '", c.forward_dtype, "'"));
   }
   if (c.family == Family::kHrm && c.mlp_t) {
     return absl::InvalidArgumentError("config key 'mlp_t': only TRM has the mlp_t variant");

@@ -36,7 +36,9 @@ struct ModelConfig {
   int64_t halt_max_steps = 16;
   double rms_norm_eps = 1e-5;
   double rope_theta = 10000.0;
-  std::string forward_dtype = "bfloat16";  // upstream default; float32 | bfloat16
+  // Upstream default bfloat16; float32; float64 runs the exact map in double
+  // precision (validation: JVPs against finite differences).
+  std::string forward_dtype = "bfloat16";
 
   // Not in the yaml: from tensor shapes, the dataset, or the input (0 = unknown yet).
   int64_t seq_len = 0;  // token positions L (without the puzzle positions)

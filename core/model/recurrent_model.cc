@@ -73,7 +73,9 @@ class WeightReader {
 RecurrentModel::RecurrentModel(ModelConfig config, torch::Device device)
     : config_(std::move(config)),
       device_(device),
-      dtype_(config_.forward_dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32) {}
+      dtype_(config_.forward_dtype == "bfloat16"  ? torch::kBFloat16
+             : config_.forward_dtype == "float64" ? torch::kFloat64
+                                                  : torch::kFloat32) {}
 
 absl::StatusOr<std::unique_ptr<RecurrentModel>> RecurrentModel::Create(
     const ModelConfig& config, const checkpoint::StateDict& state_dict, torch::Device device) {
@@ -203,18 +205,18 @@ torch::Tensor RecurrentModel::RunBlock(const Block& block, torch::Tensor hidden,
   if (block.mlp_t.has_value()) {
     // TRM mlp_t mixes positions: SwiGLU and norm over the sequence axis.
     torch::Tensor transposed = hidden.transpose(-1, -2);
-    transposed = RmsNorm(transposed + SwiGlu(transposed, *block.mlp_t), eps);
+    transposed = RmsNorm(Add(transposed, SwiGlu(transposed, *block.mlp_t, dtype_), dtype_), eps, dtype_);
     hidden = transposed.transpose(-1, -2);
   } else {
-    hidden = RmsNorm(hidden + SelfAttention(hidden, *block.attention, rotary), eps);
+    hidden = RmsNorm(Add(hidden, SelfAttention(hidden, *block.attention, rotary, dtype_), dtype_), eps, dtype_);
   }
-  return RmsNorm(hidden + SwiGlu(hidden, block.mlp), eps);
+  return RmsNorm(Add(hidden, SwiGlu(hidden, block.mlp, dtype_), dtype_), eps, dtype_);
 }
 
 torch::Tensor RecurrentModel::RunLevel(const Level& level, torch::Tensor hidden,
                                        const torch::Tensor& injection,
                                        const std::optional<RotaryTable>& rotary) const {
-  hidden = hidden + injection;
+  hidden = Add(hidden, injection, dtype_);
   for (const Block& block : level) hidden = RunBlock(block, std::move(hidden), rotary);
   return hidden;
 }
@@ -225,7 +227,7 @@ void RecurrentModel::HrmSegment(JointState& x, const torch::Tensor& e, const Upd
   // H-updates without grad, then one more L- and H-update; the same sequence.
   for (int64_t h = 0; h < config_.H_cycles; ++h) {
     for (int64_t l = 0; l < config_.L_cycles; ++l) {
-      x.z_L = RunLevel(L_level_, x.z_L, AddToPrimal(x.z_H, e), rotary);
+      x.z_L = RunLevel(L_level_, x.z_L, AddToPrimal(x.z_H, e, dtype_), rotary);
       if (hook) hook(x);
     }
     x.z_H = RunLevel(H_level_, x.z_H, x.z_L, rotary);
@@ -239,7 +241,7 @@ void RecurrentModel::TrmSegment(JointState& x, const torch::Tensor& e, const Upd
   // one network for both states.
   for (int64_t h = 0; h < config_.H_cycles; ++h) {
     for (int64_t l = 0; l < config_.L_cycles; ++l) {
-      x.z_L = RunLevel(L_level_, x.z_L, AddToPrimal(x.z_H, e), rotary);
+      x.z_L = RunLevel(L_level_, x.z_L, AddToPrimal(x.z_H, e, dtype_), rotary);
       if (hook) hook(x);
     }
     x.z_H = RunLevel(L_level_, x.z_H, x.z_L, rotary);
@@ -263,8 +265,9 @@ Readout RecurrentModel::ReadOut(const torch::Tensor& z_H) const {
   // z_H: [B, S, D] primal.
   const int64_t P = config_.puzzle_positions();
   Readout out;
-  out.logits = Linear(z_H.narrow(1, P, z_H.size(1) - P), lm_head_).to(torch::kFloat32);
-  const torch::Tensor q = Linear(z_H.select(1, 0), q_head_weight_, q_head_bias_).to(torch::kFloat32);
+  const torch::Tensor stack = z_H.unsqueeze(0);  // the layers work on dual stacks
+  out.logits = Linear(stack.narrow(2, P, z_H.size(1) - P), lm_head_, dtype_)[0].to(torch::kFloat32);
+  const torch::Tensor q = Linear(stack.select(2, 0), q_head_weight_, dtype_, q_head_bias_)[0].to(torch::kFloat32);
   out.q_halt = q.select(-1, 0);
   out.q_continue = q.select(-1, 1);
   return out;

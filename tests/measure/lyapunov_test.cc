@@ -1,0 +1,273 @@
+// The QR (Benettin) spectrum of SPEC §3: known systems, exact JVPs through the
+// models, and the invariances the definition promises.
+#include <cmath>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include "core/measure/lyapunov.h"
+#include "core/measure/segment_map.h"
+#include "core/measure/trajectory.h"
+#include "tests/model/fixtures.h"
+
+namespace rrm {
+namespace {
+
+using measure::AfterUpdate;
+using measure::StepResult;
+using measure::TangentOptions;
+
+// Runs the spectrum code on `map` and returns λ = mean increments [B, k],
+// discarding the first `transient` steps.
+torch::Tensor Spectrum(const measure::TangentMap& map, const torch::Tensor& x0, int64_t k, int64_t T,
+                       int64_t transient = 0) {
+  const int64_t B = x0.size(0), N = x0.size(1);
+  torch::Tensor q0 = torch::eye(N, k, torch::kFloat64).expand({B, N, k});
+  torch::Tensor sum = torch::zeros({B, k}, torch::kFloat64);
+  TangentOptions options;
+  options.k = k;
+  options.tangent_dtype = torch::kFloat64;
+  measure::RunTangentTrajectory(map, x0, q0, T, options, nullptr, [&](const StepResult& step) {
+    if (step.t > transient) sum += step.increments;
+  });
+  return sum / static_cast<double>(T - transient);
+}
+
+// Hénon: (x, y) -> (1 − a x² + y, b x).
+class HenonMap : public measure::TangentMap {
+ public:
+  torch::Tensor Step(const torch::Tensor& s, const AfterUpdate&) const override {
+    const torch::Tensor x = s.select(2, 0), y = s.select(2, 1);
+    const torch::Tensor x0 = x[0];
+    torch::Tensor nx = -2 * a * x0 * x + y;  // tangent rows: J = [[−2a·x0, 1], [b, 0]]
+    torch::Tensor ny = b * x;
+    nx[0] = 1 - a * x0 * x0 + y[0];
+    return torch::stack({nx, ny}, 2);
+  }
+  static constexpr double a = 1.4, b = 0.3;
+};
+
+// Logistic map r = 4: x -> r x (1 − x).
+class LogisticMap : public measure::TangentMap {
+ public:
+  torch::Tensor Step(const torch::Tensor& s, const AfterUpdate&) const override {
+    const torch::Tensor x0 = s[0];
+    torch::Tensor out = 4 * (1 - 2 * x0) * s;
+    out[0] = 4 * x0 * (1 - x0);
+    return out;
+  }
+};
+
+// A linear map x -> A x with A = diag(1.1, 0.8) (the primal is irrelevant).
+class LinearMap : public measure::TangentMap {
+ public:
+  torch::Tensor Step(const torch::Tensor& s, const AfterUpdate&) const override {
+    return s * torch::tensor({1.1, 0.8}, torch::kFloat64);
+  }
+};
+
+TEST(Lyapunov, HenonMapGivesKnownExponents) {
+  const torch::Tensor x0 = torch::tensor({{0.1, 0.1}, {0.3, -0.1}}, torch::kFloat64);
+  const torch::Tensor lambda = Spectrum(HenonMap(), x0, 2, 20000, 100);
+  for (int64_t b = 0; b < 2; ++b) {
+    EXPECT_NEAR(lambda[b][0].item<double>(), 0.419, 0.005);
+    EXPECT_NEAR(lambda[b][1].item<double>(), -1.623, 0.005);
+    // λ₁ + λ₂ = ln|det J| = ln b exactly, at every step.
+    EXPECT_NEAR(lambda[b].sum().item<double>(), std::log(0.3), 1e-12);
+  }
+}
+
+TEST(Lyapunov, LogisticMapGivesLn2) {
+  const torch::Tensor x0 = torch::tensor({{0.3}, {0.123}}, torch::kFloat64);
+  const torch::Tensor lambda = Spectrum(LogisticMap(), x0, 1, 20000, 100);
+  EXPECT_NEAR(lambda[0][0].item<double>(), std::log(2.0), 0.01);
+  EXPECT_NEAR(lambda[1][0].item<double>(), std::log(2.0), 0.01);
+}
+
+TEST(Lyapunov, LinearMapGivesLogEigenvalues) {
+  const torch::Tensor x0 = torch::tensor({{1.0, 2.0}}, torch::kFloat64);
+  const torch::Tensor lambda = Spectrum(LinearMap(), x0, 2, 50);
+  EXPECT_NEAR(lambda[0][0].item<double>(), std::log(1.1), 1e-12);
+  EXPECT_NEAR(lambda[0][1].item<double>(), std::log(0.8), 1e-12);
+}
+
+TEST(StartDirections, AreOrthonormalAndDependOnlyOnSeedAndExample) {
+  const torch::Tensor q = measure::PortableStartDirections(7, 3, 500, 8);
+  ASSERT_EQ(q.sizes(), (std::vector<int64_t>{500, 8}));
+  EXPECT_LE((q.t().matmul(q) - torch::eye(8, torch::kFloat64)).abs().max().item<double>(), 1e-12);
+  EXPECT_TRUE(torch::equal(q, measure::PortableStartDirections(7, 3, 500, 8)));
+  EXPECT_FALSE(torch::equal(q, measure::PortableStartDirections(7, 4, 500, 8)));
+  EXPECT_FALSE(torch::equal(q, measure::PortableStartDirections(8, 3, 500, 8)));
+}
+
+TEST(StartDirections, MatchThePythonReferenceFunction) {
+  const std::string dir = ::testing::TempDir() + "/start_directions";
+  const std::string script = std::string(RRM_SOURCE_DIR) + "/tests/reference/start_directions.py";
+  struct Case { uint64_t seed; int64_t example, dim, k; };
+  const Case cases[] = {{0, 0, 10, 3}, {12345, 17, 301, 8}, {18446744073709551615ull, 1000000, 64, 1}, {5, 2, 7, 7}};
+  for (const Case& c : cases) {
+    const std::string out = dir + "_" + std::to_string(c.example) + ".npy";
+    const std::string command = "/usr/bin/python3 " + script + " " + std::to_string(c.seed) + " " +
+                                std::to_string(c.example) + " " + std::to_string(c.dim) + " " +
+                                std::to_string(c.k) + " " + out;
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    auto expected = puzzle::ReadNpyAs(out, torch::kFloat64);
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    const torch::Tensor ours = measure::PortableStartDirections(c.seed, c.example, c.dim, c.k);
+    EXPECT_LE(testing::MaxAbsDiff(ours, *expected), 1e-12) << "seed " << c.seed << " example " << c.example;
+  }
+}
+
+// The JVP of one segment through a fixture model, along direction v at state x.
+torch::Tensor SegmentJvp(const measure::SegmentMap& map, const torch::Tensor& x, const torch::Tensor& v) {
+  return map.Step(torch::stack({x, v}), AfterUpdate())[1];
+}
+
+class ModelTangents : public ::testing::TestWithParam<std::string> {
+ protected:
+  // A state from the middle of the reference trajectory, flat [B, N].
+  torch::Tensor MidTrajectoryState(const measure::SegmentMap& map, torch::ScalarType dtype) {
+    model::JointState state{testing::LoadExpected(GetParam(), "z_H")[3].unsqueeze(0),
+                            testing::LoadExpected(GetParam(), "z_L")[3].unsqueeze(0)};
+    return map.Flatten(state)[0].to(dtype);
+  }
+};
+
+TEST_P(ModelTangents, JvpMatchesFloat64CentralDifferences) {
+  torch::NoGradGuard no_grad;
+  auto model = testing::LoadFixtureModel(GetParam(), {"forward_dtype=float64"});
+  ASSERT_NE(model, nullptr);
+  const puzzle::PuzzleSet puzzles = testing::LoadFixturePuzzles(GetParam());
+  const measure::SegmentMap map(*model, model->InputEmbeddings(puzzles.inputs, puzzles.puzzle_identifiers));
+  const torch::Tensor x = MidTrajectoryState(map, torch::kFloat64);
+  torch::manual_seed(1);
+  const torch::Tensor v = torch::randn(x.sizes(), torch::kFloat64);
+  const torch::Tensor jvp = SegmentJvp(map, x, v);
+  const double h = 1e-5;
+  const torch::Tensor plus = map.Step((x + h * v).unsqueeze(0), AfterUpdate())[0];
+  const torch::Tensor minus = map.Step((x - h * v).unsqueeze(0), AfterUpdate())[0];
+  const torch::Tensor fd = (plus - minus) / (2 * h);
+  const double relative = ((jvp - fd).norm() / jvp.norm()).item<double>();
+  EXPECT_LE(relative, 1e-6) << "relative error of the JVP against central differences";
+}
+
+TEST_P(ModelTangents, JvpMatchesLibTorchForwardModeAdFloat32) {
+  auto model = testing::LoadFixtureModel(GetParam(), {"forward_dtype=float32"});
+  ASSERT_NE(model, nullptr);
+  const puzzle::PuzzleSet puzzles = testing::LoadFixturePuzzles(GetParam());
+  torch::Tensor e;
+  {
+    torch::NoGradGuard no_grad;
+    e = model->InputEmbeddings(puzzles.inputs, puzzles.puzzle_identifiers);
+  }
+  const measure::SegmentMap map(*model, e);
+  const torch::Tensor x = MidTrajectoryState(map, torch::kFloat32);
+  torch::manual_seed(2);
+  const torch::Tensor v = torch::randn(x.sizes());
+  torch::Tensor ours;
+  {
+    torch::NoGradGuard no_grad;
+    ours = SegmentJvp(map, x, v);
+  }
+  // LibTorch's own forward-mode AD through the plain (k = 0) forward.
+  const uint64_t level = torch::autograd::forward_ad::enter_dual_level();
+  const torch::Tensor dual = at::_make_dual(x, v, static_cast<int64_t>(level));
+  const torch::Tensor image = map.Step(dual.unsqueeze(0), AfterUpdate())[0];
+  const torch::Tensor theirs = std::get<1>(at::_unpack_dual(image, static_cast<int64_t>(level))).detach().clone();
+  torch::autograd::forward_ad::exit_dual_level(level);
+  ASSERT_TRUE(theirs.defined());
+  const double relative = ((ours - theirs).norm() / theirs.norm()).item<double>();
+  EXPECT_LE(relative, 1e-4) << "relative difference to at::_make_dual forward AD";
+}
+
+TEST_P(ModelTangents, ReorthonormalizingPerUpdateGivesTheSameIncrements) {
+  torch::NoGradGuard no_grad;
+  auto model = testing::LoadFixtureModel(GetParam(), {"forward_dtype=float64"});
+  ASSERT_NE(model, nullptr);
+  const puzzle::PuzzleSet puzzles = testing::LoadFixturePuzzles(GetParam());
+  const measure::SegmentMap map(*model, model->InputEmbeddings(puzzles.inputs, puzzles.puzzle_identifiers));
+  const torch::Tensor x0 = map.InitialPrimal();
+  const int64_t B = x0.size(0), N = x0.size(1), k = 4;
+  const torch::Tensor q0 = measure::PortableStartDirections(0, 0, N, k).unsqueeze(0).expand({B, N, k});
+  auto increments = [&](measure::Reorthonormalize every) {
+    TangentOptions options;
+    options.k = k;
+    options.tangent_dtype = torch::kFloat64;
+    options.every = every;
+    std::vector<torch::Tensor> steps;
+    measure::RunTangentTrajectory(map, x0, q0, 4, options, nullptr,
+                                  [&](const StepResult& step) { steps.push_back(step.increments); });
+    return torch::stack(steps);
+  };
+  const torch::Tensor per_segment = increments(measure::Reorthonormalize::kSegment);
+  const torch::Tensor per_update = increments(measure::Reorthonormalize::kUpdate);
+  EXPECT_LE(testing::MaxAbsDiff(per_segment, per_update), 1e-8);
+}
+
+// Σ_i ℓ_{t,i} is the log growth of the k-volume spanned by the tangents:
+// ½·log det(Wᵀ W) for W = J·Q, computed here from the Gram determinant.
+TEST_P(ModelTangents, IncrementsSumToLogVolumeGrowth) {
+  torch::NoGradGuard no_grad;
+  auto model = testing::LoadFixtureModel(GetParam(), {"forward_dtype=float64"});
+  ASSERT_NE(model, nullptr);
+  const puzzle::PuzzleSet puzzles = testing::LoadFixturePuzzles(GetParam());
+  const measure::SegmentMap map(*model, model->InputEmbeddings(puzzles.inputs, puzzles.puzzle_identifiers));
+  const torch::Tensor x = MidTrajectoryState(map, torch::kFloat64);
+  const int64_t B = x.size(0), N = x.size(1), k = 3;
+  const torch::Tensor q = measure::PortableStartDirections(9, 1, N, k);  // [N, k]
+  torch::Tensor stack = torch::cat({x.unsqueeze(0), q.t().unsqueeze(1).expand({k, B, N})}, 0);
+  torch::Tensor image = map.Step(stack, AfterUpdate());
+  const torch::Tensor w = image.narrow(0, 1, k).permute({1, 2, 0});  // [B, N, k]
+  const torch::Tensor log_volume = 0.5 * std::get<1>(torch::linalg_slogdet(w.transpose(1, 2).matmul(w)));
+  const torch::Tensor increments = measure::OrthonormalizeTangents(image);
+  EXPECT_LE(testing::MaxAbsDiff(increments.sum(1), log_volume), 1e-9);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelTangents, ::testing::Values("hrm", "trm_attn", "trm_mlpt", "trm_learned"),
+                         [](const auto& info) { return info.param; });
+
+std::vector<measure::ExampleRecord> MeasureWith(const model::RecurrentModel& model, const puzzle::PuzzleSet& puzzles,
+                                                measure::MeasureOptions options) {
+  std::vector<measure::ExampleRecord> records;
+  absl::Status status = measure::MeasurePuzzles(model, puzzles, options, [&](measure::ExampleRecord r) {
+    records.push_back(std::move(r));
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(status.ok()) << status;
+  return records;
+}
+
+TEST(LyapunovRecords, SpectrumAndIncrementsInRecordsBatchedOrNot) {
+  auto model = testing::LoadFixtureModel("trm_attn");
+  ASSERT_NE(model, nullptr);
+  const puzzle::PuzzleSet puzzles = testing::LoadFixturePuzzles("trm_attn");
+  measure::MeasureOptions options;
+  options.lyapunov_k = 4;
+  options.lyapunov_seed = 11;
+  options.segments = 6;
+  options.batch_size = 2;
+  const auto batched = MeasureWith(*model, puzzles, options);
+  options.batch_size = 1;
+  const auto single = MeasureWith(*model, puzzles, options);
+  ASSERT_EQ(batched.size(), 2u);
+  for (size_t b = 0; b < batched.size(); ++b) {
+    const measure::ExampleRecord& r = batched[b];
+    ASSERT_EQ(r.lyapunov.size(), 4u);
+    EXPECT_EQ(r.lyapunov_method, "qr");
+    EXPECT_EQ(r.seed, 11u);
+    EXPECT_EQ(r.lyapunov_sd, std::vector<double>(4, 0.0));
+    for (int i = 0; i < 4; ++i) {
+      double mean = 0;
+      for (const auto& s : r.segments) mean += s.lyapunov_increments.at(i) / r.segments.size();
+      EXPECT_NEAR(r.lyapunov[i], mean, 1e-12);
+      EXPECT_NEAR(r.lyapunov[i], single[b].lyapunov[i], 1e-4) << "batched vs one at a time";
+    }
+  }
+  // The spectrum depends on the start directions only through (seed, example):
+  // the first example of a batch and the same example alone agree.
+  EXPECT_NE(batched[0].lyapunov, batched[1].lyapunov);
+}
+
+}  // namespace
+}  // namespace rrm
