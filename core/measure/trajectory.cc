@@ -206,6 +206,11 @@ absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet
     return absl::InvalidArgumentError(
         absl::StrCat("lyapunov_k: expected 0 (off) or a positive number, found ", options.lyapunov_k));
   }
+  if (options.restart_kind != "none" || options.restart != 0) {
+    // TODO(restarts): symmetry, init_noise and step_noise restarts (SPEC §5).
+    return absl::UnimplementedError(absl::StrCat("restart_kind '", options.restart_kind,
+                                                 "' (restart ", options.restart, ") is not implemented yet"));
+  }
   if (options.tangent_dtype != torch::kFloat32 && options.tangent_dtype != torch::kFloat64) {
     return absl::InvalidArgumentError(absl::StrCat("tangent_dtype: expected float32 or float64, found ",
                                                    c10::toString(options.tangent_dtype)));

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
@@ -32,6 +33,13 @@ struct MeasureOptions {
   uint64_t lyapunov_seed = 0;  // Q_0 comes from (seed, example_index)
   torch::ScalarType tangent_dtype = torch::kFloat32;  // float32 | float64
   Reorthonormalize reorthonormalize = Reorthonormalize::kSegment;
+  // SPEC §5 restarts: run `restart` (0 = the puzzle as given) of kind
+  // "none" | "symmetry" | "init_noise" | "step_noise" with noise scale sigma.
+  // Records carry restart and restart_kind; noise is seeded from
+  // (lyapunov_seed, example_index, restart).
+  std::string restart_kind = "none";
+  int32_t restart = 0;
+  double restart_sigma = 0;
 };
 
 // The raw trajectory of the measured examples, for --dump_states. Segment t
