@@ -1,11 +1,14 @@
-// bench-forward: speed of the trajectory (the k = 0 segment map) against this
-// machine's own sgemm rate, measured side by side in the same run.
+// bench-forward: speed of the segment map, plain (k = 0) and with k exact
+// tangents, against this machine's own sgemm rate measured in the same run.
 //
-//   build/bin/bench-forward --hidden=128,512 --batch=1,4,16,64 --threads=2
+//   build/bin/bench-forward --hidden=128,512 --batch=1,4,16,64 --k=0 --threads=1
+//   build/bin/bench-forward --hidden=128,512 --batch=4 --k=0,1,4,8,16 --threads=1
 //
-// Prints, per (family, hidden, batch): seconds per segment, examples/s for a
-// full T-segment trajectory, achieved GFLOP/s (FLOPs of the segment map
-// counted below) and that as a share of the sgemm GFLOP/s measured first.
+// Prints, per (family, hidden, batch, k): seconds per segment, examples/s for
+// a full T-segment trajectory, achieved GFLOP/s ((1+k) × the FLOPs of the
+// segment map counted below) and that as a share of sgemm, the cost ratio
+// time(k)/time(0) (the FLOP floor is 1 + k), and an estimate of the memory
+// the largest activation of one step needs (for sizing batches).
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -15,6 +18,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "core/measure/segment_map.h"
 #include "core/model/initial_weights.h"
 #include "core/model/recurrent_model.h"
 
@@ -26,6 +31,7 @@ ABSL_FLAG(int, threads, 2, "Intra-op threads (LibTorch).");
 ABSL_FLAG(int, segments, 16, "T: segments per trajectory (examples/s is for a whole trajectory).");
 ABSL_FLAG(double, min_seconds, 1.0, "Time each configuration for at least this long.");
 ABSL_FLAG(std::string, device, "cpu", "torch device.");
+ABSL_FLAG(std::vector<std::string>, k, std::vector<std::string>({"0"}), "Tangent counts k (0 = plain forward).");
 
 namespace {
 
@@ -52,6 +58,14 @@ ModelConfig OfficialConfig(const std::string& family, int64_t hidden) {
     c.pos_encodings = c.mlp_t ? "none" : "rope";
   }
   return c;
+}
+
+// Bytes of the largest activations one block holds at once for one example
+// and one stack entry: the SwiGLU gate/up output and the attention scores.
+double ActivationBytes(const ModelConfig& c) {
+  const double S = c.state_positions(), D = c.hidden_size, I = c.SwiGluInner(c.hidden_size);
+  const double scores = c.mlp_t ? 2.0 * D * c.SwiGluInner(c.state_positions()) : c.num_heads * S * S;
+  return 4.0 * (S * 2 * I + scores + 4 * S * D);
 }
 
 // FLOPs of one segment for one example: 2·m·n·k per matrix product.
@@ -109,8 +123,8 @@ int main(int argc, char** argv) {
   const double sgemm = 2.0 * n * n * n / SecondsPerCall([&] { torch::mm(a, b); }, min_seconds) / 1e9;
   std::printf("sgemm %lldx%lld float32, %d threads: %.1f GFLOP/s\n\n", static_cast<long long>(n),
               static_cast<long long>(n), torch::get_num_threads(), sgemm);
-  std::printf("%-9s %6s %5s %12s %12s %10s %8s\n", "family", "hidden", "batch", "s/segment", "traj ex/s",
-              "GFLOP/s", "%sgemm");
+  std::printf("%-9s %6s %5s %3s %11s %10s %9s %7s %10s %9s\n", "family", "hidden", "batch", "k", "s/segment",
+              "traj ex/s", "GFLOP/s", "%sgemm", "t(k)/t(0)", "act. MiB");
 
   for (const std::string& family : absl::GetFlag(FLAGS_family)) {
     for (int64_t hidden : Ints(absl::GetFlag(FLAGS_hidden))) {
@@ -123,14 +137,22 @@ int main(int argc, char** argv) {
       for (int64_t batch : Ints(absl::GetFlag(FLAGS_batch))) {
         const torch::Tensor inputs = torch::randint(1, 11, {batch, 81}, torch::kInt64);
         const torch::Tensor ids = torch::zeros({batch}, torch::kInt64);
-        const torch::Tensor e = (*model)->InputEmbeddings(inputs, ids);
-        rrm::model::JointState x = (*model)->InitialState(batch, config.state_positions());
-        const double seconds = SecondsPerCall([&] { (*model)->Segment(x, e); }, min_seconds);
-        const double gflops = SegmentFlops(config) * batch / seconds / 1e9;
-        std::printf("%-9s %6lld %5lld %12.4f %12.3f %10.1f %7.0f%%\n", family.c_str(),
-                    static_cast<long long>(hidden), static_cast<long long>(batch), seconds,
-                    batch / (seconds * absl::GetFlag(FLAGS_segments)), gflops, 100 * gflops / sgemm);
-        std::fflush(stdout);
+        const rrm::measure::SegmentMap map(**model, (*model)->InputEmbeddings(inputs, ids));
+        const torch::Tensor x0 = map.InitialPrimal();
+        double seconds_k0 = 0;
+        for (int64_t k : Ints(absl::GetFlag(FLAGS_k))) {
+          torch::Tensor x = x0.unsqueeze(0);
+          if (k > 0) x = torch::cat({x, torch::randn({k, batch, x0.size(1)}, x0.options())}, 0);
+          const double seconds = SecondsPerCall([&] { map.Step(x, {}); }, min_seconds);
+          if (k == 0) seconds_k0 = seconds;
+          const double gflops = SegmentFlops(config) * (1 + k) * batch / seconds / 1e9;
+          std::printf("%-9s %6lld %5lld %3lld %11.4f %10.3f %9.1f %6.0f%% %10s %9.1f\n", family.c_str(),
+                      static_cast<long long>(hidden), static_cast<long long>(batch), static_cast<long long>(k),
+                      seconds, batch / (seconds * absl::GetFlag(FLAGS_segments)), gflops, 100 * gflops / sgemm,
+                      seconds_k0 > 0 ? absl::StrFormat("%.2f", seconds / seconds_k0).c_str() : "-",
+                      ActivationBytes(config) * (1 + k) * batch / (1 << 20));
+          std::fflush(stdout);
+        }
       }
     }
   }

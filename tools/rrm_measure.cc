@@ -38,10 +38,20 @@ ABSL_FLAG(int64_t, segments, 0, "Segments T per trajectory (0 = the checkpoint's
 ABSL_FLAG(std::string, device, "cpu", "torch device, e.g. cpu or cuda:0.");
 ABSL_FLAG(int64_t, lyapunov_k, 8, "Top-k Lyapunov exponents by the QR method (SPEC 3); 0 disables.");
 ABSL_FLAG(uint64_t, lyapunov_seed, 0, "Seed of the portable start directions Q_0 (with the example index).");
+ABSL_FLAG(int64_t, lyapunov_draws, 1,
+          "Independent start directions (seeds seed..seed+m-1): records hold the mean and standard deviation.");
+ABSL_FLAG(std::string, lyapunov_method, "qr",
+          "qr (Benettin QR, per-segment increments) or propagator (top-k singular values of the T-segment "
+          "propagator and of the early window, independent of the start).");
+ABSL_FLAG(int64_t, early_window, 4, "w: the propagator's early window J_w...J_1.");
 ABSL_FLAG(std::string, tangent_dtype, "float32", "Tangent precision: float32 or float64.");
 ABSL_FLAG(std::string, reorthonormalize, "segment",
           "Re-orthonormalise tangents after every segment or after every inner update: segment | update.");
 ABSL_FLAG(int, threads, 0, "Intra-op CPU threads (0 = LibTorch's default).");
+ABSL_FLAG(int32_t, restarts, 1,
+          "Runs per puzzle (SPEC 5): restart 0 is the puzzle as given, 1..R-1 of --restart_kind.");
+ABSL_FLAG(std::string, restart_kind, "none", "none | symmetry | init_noise | step_noise.");
+ABSL_FLAG(double, restart_sigma, 0, "Noise scale sigma for init_noise / step_noise restarts.");
 ABSL_FLAG(std::string, out, "", "Output JSONL file, one record per puzzle ('-' = stdout).");
 ABSL_FLAG(std::string, dump_states, "",
           "Folder for the raw trajectory: z_H.npy z_L.npy [T,B,S,D], logits.npy [T,B,L,V], preds.npy, "
@@ -147,6 +157,9 @@ absl::Status Run() {
   options.batch_size = absl::GetFlag(FLAGS_batch);
   options.lyapunov_k = absl::GetFlag(FLAGS_lyapunov_k);
   options.lyapunov_seed = absl::GetFlag(FLAGS_lyapunov_seed);
+  options.lyapunov_draws = absl::GetFlag(FLAGS_lyapunov_draws);
+  options.lyapunov_method = absl::GetFlag(FLAGS_lyapunov_method);
+  options.early_window = absl::GetFlag(FLAGS_early_window);
   const std::string tangent_dtype = absl::GetFlag(FLAGS_tangent_dtype);
   if (tangent_dtype != "float32" && tangent_dtype != "float64") {
     return absl::InvalidArgumentError(
@@ -160,23 +173,32 @@ absl::Status Run() {
   }
   options.reorthonormalize =
       every == "update" ? rrm::measure::Reorthonormalize::kUpdate : rrm::measure::Reorthonormalize::kSegment;
-  Progress progress(puzzles.size());
+  const int32_t restarts = absl::GetFlag(FLAGS_restarts);
+  if (restarts < 1) return absl::InvalidArgumentError(absl::StrCat("--restarts: expected >= 1, found ", restarts));
+  options.restart_kind = absl::GetFlag(FLAGS_restart_kind);
+  options.restart_sigma = absl::GetFlag(FLAGS_restart_sigma);
+  const bool dumping = !absl::GetFlag(FLAGS_dump_states).empty();
+  if (dumping && restarts > 1) return absl::InvalidArgumentError("--dump_states: only with --restarts 1");
+
+  Progress progress(puzzles.size() * restarts);
   int64_t done = 0, solved = 0;
   rrm::measure::TrajectoryDump dump;
-  const bool dumping = !absl::GetFlag(FLAGS_dump_states).empty();
-  RRM_RETURN_IF_ERROR(rrm::measure::MeasurePuzzles(
-      *loaded.model, puzzles, options,
-      [&](ExampleRecord record) {
-        out << rrm::measure::RecordToJson(record) << '\n';
-        solved += record.correct;
-        progress.Update(++done);
-        return out ? absl::OkStatus() : absl::DataLossError(absl::StrCat(out_path, ": write failed"));
-      },
-      dumping ? &dump : nullptr, teacher_dir.empty() ? nullptr : &teacher));
+  for (int32_t restart = 0; restart < restarts; ++restart) {
+    options.restart = restart;
+    RRM_RETURN_IF_ERROR(rrm::measure::MeasurePuzzles(
+        *loaded.model, puzzles, options,
+        [&](ExampleRecord record) {
+          out << rrm::measure::RecordToJson(record) << '\n';
+          solved += record.correct;
+          progress.Update(++done);
+          return out ? absl::OkStatus() : absl::DataLossError(absl::StrCat(out_path, ": write failed"));
+        },
+        dumping ? &dump : nullptr, teacher_dir.empty() ? nullptr : &teacher));
+  }
   out.flush();
   if (dumping) RRM_RETURN_IF_ERROR(WriteDump(absl::GetFlag(FLAGS_dump_states), dump));
-  std::fprintf(stderr, "rrm-measure: %lld puzzles, %lld correct at the last segment\n",
-               static_cast<long long>(done), static_cast<long long>(solved));
+  std::fprintf(stderr, "rrm-measure: %lld puzzles x %d runs, %lld runs correct at the last segment\n",
+               static_cast<long long>(puzzles.size()), restarts, static_cast<long long>(solved));
   return absl::OkStatus();
 }
 

@@ -26,7 +26,14 @@ class TangentMap {
  public:
   virtual ~TangentMap() = default;
   // Φ on a stack: primal Φ(x0), tangents J_Φ(x0)·v. `after_update` may be empty.
+  // Maps must accept a batch that is a whole multiple of their own (the VJP
+  // below evaluates k copies of the batch at once).
   virtual torch::Tensor Step(const torch::Tensor& x, const AfterUpdate& after_update) const = 0;
+
+  // Vector-Jacobian products u ↦ J_Φ(x)ᵀ·u for primal states x [B, N] and
+  // cotangents u [k, B, N] -> [k, B, N], by LibTorch autograd through the
+  // plain (k = 0) Step recomputed from x: one segment's activations at a time.
+  virtual torch::Tensor Vjp(const torch::Tensor& x, const torch::Tensor& u) const;
 };
 
 // SPEC §3 portable start directions: SplitMix64 from
@@ -37,13 +44,16 @@ class TangentMap {
 torch::Tensor PortableStartDirections(uint64_t seed, int64_t example_index, int64_t dim, int64_t k);
 
 // Orthonormalises the tangents of `x` in place by a thin QR with positive
-// diagonal (computed in float64) and returns log diag R: [B, k] float64.
-torch::Tensor OrthonormalizeTangents(torch::Tensor& x);
+// diagonal (computed in float64), separately for each of `groups` equal
+// blocks of tangents (independent draws), and returns log diag R:
+// [B, groups·k] float64, block by block.
+torch::Tensor OrthonormalizeTangents(torch::Tensor& x, int64_t groups = 1);
 
 enum class Reorthonormalize { kSegment, kUpdate };
 
 struct TangentOptions {
-  int64_t k = 0;  // tangent directions; 0 = the plain trajectory
+  int64_t k = 0;      // tangent directions per draw; 0 = the plain trajectory
+  int64_t draws = 1;  // independent sets of k directions, orthonormalised separately
   torch::ScalarType tangent_dtype = torch::kFloat32;
   Reorthonormalize every = Reorthonormalize::kSegment;
 };
@@ -53,11 +63,11 @@ struct StepResult {
   int64_t t = 0;              // 1-based
   torch::Tensor before;       // primal [B, N] the step started from
   torch::Tensor after;        // primal [B, N] after the step
-  torch::Tensor increments;   // ℓ_{t,1..k}: [B, k] float64 (undefined when k = 0)
+  torch::Tensor increments;   // ℓ_{t,1..k} per draw: [B, draws, k] float64 (undefined when k = 0)
 };
 
 // Runs T steps of `map` from primal states x0 [B, N] (in the forward dtype)
-// and start directions q0 [B, N, k] (undefined when k = 0). The stack is
+// and start directions q0 [B, N, draws·k], draw by draw (undefined when k = 0). The stack is
 // carried in the wider of x0's dtype and the tangent dtype. `replace_primal`,
 // when set, is called before each step t with the primal [B, N] and may
 // overwrite it (teacher states); `on_step` is called after each step.
@@ -65,6 +75,24 @@ void RunTangentTrajectory(const TangentMap& map, const torch::Tensor& x0, const 
                           const TangentOptions& options,
                           const std::function<void(int64_t t, torch::Tensor& primal)>& replace_primal,
                           const std::function<void(const StepResult&)>& on_step);
+
+// Propagator exponents (SPEC §3): the top-k singular values σ_i of the
+// T-step propagator M = J_T ⋯ J_1 along a stored trajectory, by block
+// subspace iteration that alternates a forward JVP pass (V ↦ M·V) with a
+// reverse VJP pass (U ↦ Mᵀ·U). Both passes re-orthonormalise after every step
+// and accumulate the k×k triangular factors in float64, so directions that
+// shrink by e^{−16·λ} keep full precision. Stops when every σ_i of every
+// example changed by < `tolerance` relative in one iteration (or after
+// `max_iterations`). Independent of any start: v0 only seeds the iteration.
+struct PropagatorResult {
+  torch::Tensor log_sigma;   // [B, k] float64: log σ_i(M), descending
+  torch::Tensor iterations;  // [B] int64: iterations until that example met the tolerance
+};
+PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Tensor& states,
+                                          const torch::Tensor& v0, double tolerance = 1e-3,
+                                          int64_t max_iterations = 200);
+// `states`: the primal states x_0..x_{T−1} the T steps start from, [T, B, N];
+// `v0`: [B, N, k] orthonormal start.
 
 }  // namespace rrm::measure
 

@@ -40,6 +40,11 @@ struct ExampleRecord {
   std::vector<double> lyapunov;     // λ_1..λ_k per segment (mean over draws)
   std::vector<double> lyapunov_sd;  // their standard deviation over draws
   std::string lyapunov_method;      // "qr" | "propagator"; empty when k = 0
+  // Propagator method only: (1/w)·log σ_i of the early-window propagator
+  // J_w ⋯ J_1, the window w, and the subspace iterations used for J_T ⋯ J_1.
+  std::vector<double> lyapunov_window;
+  int32_t lyapunov_window_segments = 0;
+  int32_t lyapunov_iterations = 0;
   bool correct = false;             // correct_T
   int32_t first_correct_segment = 0;  // first t with correct_t, 0 = never
   std::vector<int32_t> prediction;    // ŷ_T, mapped back to the puzzle as given

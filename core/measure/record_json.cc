@@ -1,10 +1,16 @@
 #include "core/measure/record_json.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status.h"
 
 namespace rrm::measure {
 namespace {
@@ -115,6 +121,9 @@ std::string RecordToJson(const ExampleRecord& r) {
     o.Doubles("lyapunov", r.lyapunov);
     o.Doubles("lyapunov_sd", r.lyapunov_sd);
     o.String("lyapunov_method", r.lyapunov_method);
+    o.Doubles("lyapunov_window", r.lyapunov_window);
+    o.Int("lyapunov_window_segments", r.lyapunov_window_segments);
+    o.Int("lyapunov_iterations", r.lyapunov_iterations);
     o.Bool("correct", r.correct);
     o.Int("first_correct_segment", r.first_correct_segment);
     o.Array("prediction", r.prediction, [&out](int32_t v) { absl::StrAppend(&out, v); });
@@ -123,6 +132,469 @@ std::string RecordToJson(const ExampleRecord& r) {
     o.String("error", r.error);
   }
   return out;
+}
+
+// ---------------------------------------------------------------- reading
+//
+// A small strict JSON parser (RFC 8259) into a tree, then the proto3 JSON
+// mapping onto the struct with errors that name the field path.
+
+namespace {
+
+struct JsonValue {
+  enum Kind { kNull, kBool, kNumber, kString, kArray, kObject } kind = kNull;
+  bool boolean = false;
+  std::string text;  // kNumber: the literal as written; kString: the decoded UTF-8
+  std::vector<JsonValue> items;
+  std::vector<std::pair<std::string, JsonValue>> members;
+};
+
+const char* KindName(JsonValue::Kind kind) {
+  switch (kind) {
+    case JsonValue::kNull: return "null";
+    case JsonValue::kBool: return "a boolean";
+    case JsonValue::kNumber: return "a number";
+    case JsonValue::kString: return "a string";
+    case JsonValue::kArray: return "an array";
+    case JsonValue::kObject: return "an object";
+  }
+  return "?";
+}
+
+class JsonParser {
+ public:
+  explicit JsonParser(absl::string_view text) : text_(text) {}
+
+  absl::StatusOr<JsonValue> ParseDocument() {
+    JsonValue value;
+    RRM_RETURN_IF_ERROR(ParseValue(&value, 0));
+    SkipSpace();
+    if (pos_ != text_.size()) return Error("unexpected text after the JSON value");
+    return value;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 64;
+
+  absl::Status Error(absl::string_view what) const {
+    return absl::InvalidArgumentError(absl::StrCat("invalid JSON at column ", pos_ + 1, ": ", what));
+  }
+  void SkipSpace() {
+    while (pos_ < text_.size() &&
+           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r')) {
+      ++pos_;
+    }
+  }
+  bool Consume(absl::string_view literal) {
+    if (text_.substr(pos_, literal.size()) != literal) return false;
+    pos_ += literal.size();
+    return true;
+  }
+
+  absl::Status ParseValue(JsonValue* out, int depth) {
+    if (depth > kMaxDepth) return Error("nested too deeply");
+    SkipSpace();
+    if (pos_ >= text_.size()) return Error("unexpected end of input");
+    const char c = text_[pos_];
+    if (c == '{') return ParseObject(out, depth);
+    if (c == '[') return ParseArray(out, depth);
+    if (c == '"') {
+      out->kind = JsonValue::kString;
+      return ParseString(&out->text);
+    }
+    if (Consume("true")) {
+      out->kind = JsonValue::kBool;
+      out->boolean = true;
+      return absl::OkStatus();
+    }
+    if (Consume("false")) {
+      out->kind = JsonValue::kBool;
+      return absl::OkStatus();
+    }
+    if (Consume("null")) {
+      out->kind = JsonValue::kNull;
+      return absl::OkStatus();
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) return ParseNumber(out);
+    return Error(absl::StrCat("unexpected character '", std::string(1, c), "'"));
+  }
+
+  absl::Status ParseObject(JsonValue* out, int depth) {
+    out->kind = JsonValue::kObject;
+    ++pos_;  // '{'
+    SkipSpace();
+    if (Consume("}")) return absl::OkStatus();
+    while (true) {
+      SkipSpace();
+      if (pos_ >= text_.size() || text_[pos_] != '"') return Error("expected a member name");
+      std::string name;
+      RRM_RETURN_IF_ERROR(ParseString(&name));
+      SkipSpace();
+      if (!Consume(":")) return Error("expected ':'");
+      JsonValue value;
+      RRM_RETURN_IF_ERROR(ParseValue(&value, depth + 1));
+      out->members.emplace_back(std::move(name), std::move(value));
+      SkipSpace();
+      if (Consume("}")) return absl::OkStatus();
+      if (!Consume(",")) return Error("expected ',' or '}'");
+    }
+  }
+
+  absl::Status ParseArray(JsonValue* out, int depth) {
+    out->kind = JsonValue::kArray;
+    ++pos_;  // '['
+    SkipSpace();
+    if (Consume("]")) return absl::OkStatus();
+    while (true) {
+      JsonValue value;
+      RRM_RETURN_IF_ERROR(ParseValue(&value, depth + 1));
+      out->items.push_back(std::move(value));
+      SkipSpace();
+      if (Consume("]")) return absl::OkStatus();
+      if (!Consume(",")) return Error("expected ',' or ']'");
+    }
+  }
+
+  absl::Status ParseHex4(uint32_t* out) {
+    if (pos_ + 4 > text_.size()) return Error("truncated \\u escape");
+    *out = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char h = text_[pos_++];
+      *out <<= 4;
+      if (h >= '0' && h <= '9') {
+        *out |= h - '0';
+      } else if (h >= 'a' && h <= 'f') {
+        *out |= h - 'a' + 10;
+      } else if (h >= 'A' && h <= 'F') {
+        *out |= h - 'A' + 10;
+      } else {
+        return Error("bad hex digit in \\u escape");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  static void AppendUtf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  absl::Status ParseString(std::string* out) {
+    ++pos_;  // '"'
+    while (true) {
+      if (pos_ >= text_.size()) return Error("unterminated string");
+      const unsigned char c = text_[pos_++];
+      if (c == '"') return absl::OkStatus();
+      if (c < 0x20) return Error("control character in string");
+      if (c != '\\') {
+        out->push_back(static_cast<char>(c));
+        continue;
+      }
+      if (pos_ >= text_.size()) return Error("unterminated escape");
+      const char e = text_[pos_++];
+      switch (e) {
+        case '"': out->push_back('"'); break;
+        case '\\': out->push_back('\\'); break;
+        case '/': out->push_back('/'); break;
+        case 'b': out->push_back('\b'); break;
+        case 'f': out->push_back('\f'); break;
+        case 'n': out->push_back('\n'); break;
+        case 'r': out->push_back('\r'); break;
+        case 't': out->push_back('\t'); break;
+        case 'u': {
+          uint32_t cp = 0;
+          RRM_RETURN_IF_ERROR(ParseHex4(&cp));
+          if (cp >= 0xD800 && cp <= 0xDBFF) {  // a surrogate pair
+            uint32_t low = 0;
+            if (!Consume("\\u")) return Error("unpaired surrogate in \\u escape");
+            RRM_RETURN_IF_ERROR(ParseHex4(&low));
+            if (low < 0xDC00 || low > 0xDFFF) return Error("unpaired surrogate in \\u escape");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return Error("unpaired surrogate in \\u escape");
+          }
+          AppendUtf8(cp, out);
+          break;
+        }
+        default:
+          return Error(absl::StrCat("bad escape '\\", std::string(1, e), "'"));
+      }
+    }
+  }
+
+  absl::Status ParseNumber(JsonValue* out) {
+    const size_t start = pos_;
+    auto digits = [this] {
+      const size_t from = pos_;
+      while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
+      return pos_ - from;
+    };
+    Consume("-");
+    if (Consume("0")) {
+      // RFC 8259: no leading zeros.
+    } else if (digits() == 0) {
+      return Error("bad number");
+    }
+    if (Consume(".") && digits() == 0) return Error("bad number: digits expected after '.'");
+    if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
+      ++pos_;
+      if (!Consume("+")) Consume("-");
+      if (digits() == 0) return Error("bad number: digits expected in exponent");
+    }
+    out->kind = JsonValue::kNumber;
+    out->text = std::string(text_.substr(start, pos_ - start));
+    return absl::OkStatus();
+  }
+
+  absl::string_view text_;
+  size_t pos_ = 0;
+};
+
+absl::Status FieldError(const std::string& field, absl::string_view expected, const JsonValue& found) {
+  std::string shown = found.kind == JsonValue::kNumber || found.kind == JsonValue::kString
+                          ? absl::StrCat(" ", found.kind == JsonValue::kString ? "\"" : "", found.text,
+                                         found.kind == JsonValue::kString ? "\"" : "")
+                          : "";
+  return absl::InvalidArgumentError(
+      absl::StrCat("field \"", field, "\": expected ", expected, ", found ", KindName(found.kind), shown));
+}
+
+bool IsIntegerLiteral(const std::string& s) {
+  if (s.empty()) return false;
+  for (size_t i = (s[0] == '-' ? 1 : 0); i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+  }
+  return s.size() > (s[0] == '-' ? 1u : 0u);
+}
+
+// proto3 JSON: integers arrive as numbers or decimal strings; a number with a
+// fraction or exponent is accepted when its value is integral (as protobuf does).
+absl::StatusOr<int64_t> ReadInteger(const std::string& field, const JsonValue& v, int64_t lo, int64_t hi,
+                                    absl::string_view type) {
+  if (v.kind != JsonValue::kNumber && v.kind != JsonValue::kString) {
+    return FieldError(field, absl::StrCat(type, " (number or string)"), v);
+  }
+  const std::string& s = v.text;
+  if (IsIntegerLiteral(s)) {
+    int64_t value = 0;
+    auto result = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (result.ec == std::errc() && result.ptr == s.data() + s.size() && value >= lo && value <= hi) return value;
+    return FieldError(field, absl::StrCat(type, " in [", lo, ", ", hi, "]"), v);
+  }
+  if (v.kind == JsonValue::kNumber) {
+    double d = 0;
+    std::from_chars(s.data(), s.data() + s.size(), d);  // the grammar was checked by the parser
+    if (std::floor(d) == d && d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) {
+      return static_cast<int64_t>(d);
+    }
+  }
+  return FieldError(field, absl::StrCat("an integral ", type, " in [", lo, ", ", hi, "]"), v);
+}
+
+absl::StatusOr<uint64_t> ReadUint64(const std::string& field, const JsonValue& v) {
+  if ((v.kind == JsonValue::kNumber || v.kind == JsonValue::kString) && IsIntegerLiteral(v.text) &&
+      v.text[0] != '-') {
+    uint64_t value = 0;
+    auto result = std::from_chars(v.text.data(), v.text.data() + v.text.size(), value);
+    if (result.ec == std::errc() && result.ptr == v.text.data() + v.text.size()) return value;
+  }
+  return FieldError(field, "a uint64 (decimal number or string)", v);
+}
+
+absl::StatusOr<double> ReadDouble(const std::string& field, const JsonValue& v) {
+  if (v.kind == JsonValue::kString) {
+    if (v.text == "NaN") return std::numeric_limits<double>::quiet_NaN();
+    if (v.text == "Infinity") return std::numeric_limits<double>::infinity();
+    if (v.text == "-Infinity") return -std::numeric_limits<double>::infinity();
+    // proto3 JSON also accepts a number written as a string; check it is one.
+    JsonParser parser(v.text);
+    absl::StatusOr<JsonValue> inner = parser.ParseDocument();
+    if (!inner.ok() || inner->kind != JsonValue::kNumber) {
+      return FieldError(field, "a double (number, \"NaN\", \"Infinity\" or \"-Infinity\")", v);
+    }
+    return ReadDouble(field, *inner);
+  }
+  if (v.kind != JsonValue::kNumber) {
+    return FieldError(field, "a double (number, \"NaN\", \"Infinity\" or \"-Infinity\")", v);
+  }
+  // from_chars, unlike strtod, ignores the locale. Underflow to a subnormal
+  // or zero is accepted (as protobuf does); overflow is not.
+  double d = 0;
+  const auto result = std::from_chars(v.text.data(), v.text.data() + v.text.size(), d);
+  if (result.ec == std::errc::result_out_of_range) {
+    const bool negative_exponent =
+        v.text.find("e-") != std::string::npos || v.text.find("E-") != std::string::npos;
+    if (!negative_exponent) return FieldError(field, "a double within range", v);
+    return 0.0;  // underflow
+  }
+  return d;
+}
+
+absl::StatusOr<bool> ReadBool(const std::string& field, const JsonValue& v) {
+  if (v.kind != JsonValue::kBool) return FieldError(field, "true or false", v);
+  return v.boolean;
+}
+
+absl::StatusOr<std::string> ReadString(const std::string& field, const JsonValue& v) {
+  if (v.kind != JsonValue::kString) return FieldError(field, "a string", v);
+  return v.text;
+}
+
+// Visits the members of an object: checks unknown and repeated names (proto
+// names and their lowerCamelCase JSON names both accepted), skips nulls
+// (proto3: null means the default), and hands each to `assign`.
+template <typename AssignFn>
+absl::Status ForEachField(const std::string& where, const JsonValue& object,
+                          const std::vector<const char*>& known, AssignFn assign) {
+  if (object.kind != JsonValue::kObject) {
+    return FieldError(where.empty() ? "(record)" : where, "an object", object);
+  }
+  std::set<std::string> seen;
+  for (const auto& [raw_name, value] : object.members) {
+    std::string name;  // lowerCamelCase → snake_case
+    for (char c : raw_name) {
+      if (c >= 'A' && c <= 'Z') {
+        name.push_back('_');
+        name.push_back(static_cast<char>(c - 'A' + 'a'));
+      } else {
+        name.push_back(c);
+      }
+    }
+    const std::string path = where.empty() ? raw_name : absl::StrCat(where, ".", raw_name);
+    if (std::find_if(known.begin(), known.end(), [&name](const char* k) { return name == k; }) == known.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown field \"", path, "\""));
+    }
+    if (!seen.insert(name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("field \"", path, "\" appears twice"));
+    }
+    if (value.kind == JsonValue::kNull) continue;
+    RRM_RETURN_IF_ERROR(assign(name, path, value));
+  }
+  return absl::OkStatus();
+}
+
+template <typename T, typename ReadOne>
+absl::Status ReadArray(const std::string& field, const JsonValue& v, std::vector<T>* out, ReadOne read_one) {
+  if (v.kind != JsonValue::kArray) return FieldError(field, "an array", v);
+  out->clear();
+  for (size_t i = 0; i < v.items.size(); ++i) {
+    RRM_ASSIGN_OR_RETURN(T item, read_one(absl::StrCat(field, "[", i, "]"), v.items[i]));
+    out->push_back(std::move(item));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int32_t> ReadInt32(const std::string& field, const JsonValue& v) {
+  RRM_ASSIGN_OR_RETURN(int64_t value, ReadInteger(field, v, std::numeric_limits<int32_t>::min(),
+                                                  std::numeric_limits<int32_t>::max(), "int32"));
+  return static_cast<int32_t>(value);
+}
+
+#define RRM_READ_INTO_(target, expr) \
+  do {                               \
+    auto rrm_value_ = (expr);        \
+    if (!rrm_value_.ok()) return rrm_value_.status(); \
+    target = std::move(rrm_value_).value();          \
+  } while (0)
+
+absl::StatusOr<SegmentRecord> ReadSegment(const std::string& where, const JsonValue& v) {
+  SegmentRecord s;
+  static const std::vector<const char*> kFields = {
+      "index", "correct", "token_accuracy", "halt_confidence", "q_halt_logit", "q_continue_logit", "flips",
+      "displacement_h", "displacement_l", "displacement_joint", "lyapunov_increments"};
+  RRM_RETURN_IF_ERROR(ForEachField(where, v, kFields, [&s](const std::string& name, const std::string& path,
+                                                            const JsonValue& value) -> absl::Status {
+    if (name == "index") RRM_READ_INTO_(s.index, ReadInt32(path, value));
+    if (name == "correct") RRM_READ_INTO_(s.correct, ReadBool(path, value));
+    if (name == "token_accuracy") RRM_READ_INTO_(s.token_accuracy, ReadDouble(path, value));
+    if (name == "halt_confidence") RRM_READ_INTO_(s.halt_confidence, ReadDouble(path, value));
+    if (name == "q_halt_logit") RRM_READ_INTO_(s.q_halt_logit, ReadDouble(path, value));
+    if (name == "q_continue_logit") RRM_READ_INTO_(s.q_continue_logit, ReadDouble(path, value));
+    if (name == "flips") RRM_READ_INTO_(s.flips, ReadInt32(path, value));
+    if (name == "displacement_h") RRM_READ_INTO_(s.displacement_h, ReadDouble(path, value));
+    if (name == "displacement_l") RRM_READ_INTO_(s.displacement_l, ReadDouble(path, value));
+    if (name == "displacement_joint") RRM_READ_INTO_(s.displacement_joint, ReadDouble(path, value));
+    if (name == "lyapunov_increments") return ReadArray(path, value, &s.lyapunov_increments, ReadDouble);
+    return absl::OkStatus();
+  }));
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<ExampleRecord> RecordFromJson(absl::string_view line) {
+  JsonParser parser(line);
+  RRM_ASSIGN_OR_RETURN(JsonValue root, parser.ParseDocument());
+  // proto3 semantics: an absent field takes the proto default (0, "", false,
+  // empty), not record.h's in-struct defaults, exactly as protobuf would parse it.
+  ExampleRecord r;
+  r.restart_kind.clear();
+  r.givens = 0;
+  static const std::vector<const char*> kFields = {
+      "job_id", "example_index", "puzzle_id", "restart", "restart_kind", "seed", "givens",
+      "updates_per_segment", "segments", "lyapunov", "lyapunov_sd", "lyapunov_method",
+      "lyapunov_window", "lyapunov_window_segments", "lyapunov_iterations", "correct",
+      "first_correct_segment", "prediction", "device", "compute_seconds", "error"};
+  RRM_RETURN_IF_ERROR(ForEachField("", root, kFields, [&r](const std::string& name, const std::string& path,
+                                                           const JsonValue& value) -> absl::Status {
+    if (name == "job_id") RRM_READ_INTO_(r.job_id, ReadString(path, value));
+    if (name == "example_index") RRM_READ_INTO_(r.example_index, ReadInt32(path, value));
+    if (name == "puzzle_id") RRM_READ_INTO_(r.puzzle_id, ReadString(path, value));
+    if (name == "restart") RRM_READ_INTO_(r.restart, ReadInt32(path, value));
+    if (name == "restart_kind") RRM_READ_INTO_(r.restart_kind, ReadString(path, value));
+    if (name == "seed") RRM_READ_INTO_(r.seed, ReadUint64(path, value));
+    if (name == "givens") RRM_READ_INTO_(r.givens, ReadInt32(path, value));
+    if (name == "updates_per_segment") RRM_READ_INTO_(r.updates_per_segment, ReadInt32(path, value));
+    if (name == "segments") return ReadArray(path, value, &r.segments, ReadSegment);
+    if (name == "lyapunov") return ReadArray(path, value, &r.lyapunov, ReadDouble);
+    if (name == "lyapunov_sd") return ReadArray(path, value, &r.lyapunov_sd, ReadDouble);
+    if (name == "lyapunov_method") RRM_READ_INTO_(r.lyapunov_method, ReadString(path, value));
+    if (name == "lyapunov_window") return ReadArray(path, value, &r.lyapunov_window, ReadDouble);
+    if (name == "lyapunov_window_segments") RRM_READ_INTO_(r.lyapunov_window_segments, ReadInt32(path, value));
+    if (name == "lyapunov_iterations") RRM_READ_INTO_(r.lyapunov_iterations, ReadInt32(path, value));
+    if (name == "correct") RRM_READ_INTO_(r.correct, ReadBool(path, value));
+    if (name == "first_correct_segment") RRM_READ_INTO_(r.first_correct_segment, ReadInt32(path, value));
+    if (name == "prediction") return ReadArray(path, value, &r.prediction, ReadInt32);
+    if (name == "device") RRM_READ_INTO_(r.device, ReadString(path, value));
+    if (name == "compute_seconds") RRM_READ_INTO_(r.compute_seconds, ReadDouble(path, value));
+    if (name == "error") RRM_READ_INTO_(r.error, ReadString(path, value));
+    return absl::OkStatus();
+  }));
+  return r;
+}
+
+absl::StatusOr<std::vector<ExampleRecord>> ReadRecordsJsonl(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open records file ", path));
+  std::vector<ExampleRecord> records;
+  std::string line;
+  int64_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines carry no record
+    absl::StatusOr<ExampleRecord> record = RecordFromJson(line);
+    if (!record.ok()) {
+      return absl::Status(record.status().code(),
+                          absl::StrCat(path, ":", number, ": ", record.status().message()));
+    }
+    records.push_back(*std::move(record));
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error after line ", number));
+  return records;
 }
 
 }  // namespace rrm::measure

@@ -3,11 +3,13 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "core/common/status.h"
 #include "core/measure/lyapunov.h"
 #include "core/measure/segment_map.h"
+#include "core/puzzle/symmetry.h"
 
 namespace rrm::measure {
 namespace {
@@ -33,6 +35,38 @@ absl::Status CheckTeacher(const TeacherStates& teacher, int64_t T, int64_t B, in
   return absl::OkStatus();
 }
 
+// One 64-bit seed per (seed, example, restart), mixed so nearby triples give
+// unrelated streams (SplitMix64 finaliser).
+uint64_t RestartSeed(uint64_t seed, int64_t example_index, int32_t restart) {
+  uint64_t z = seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(example_index + 1)) ^
+               (0xD1B54A32D192ED03ull * static_cast<uint64_t>(restart));
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+absl::Status ValidateRestart(const MeasureOptions& options) {
+  const std::string& kind = options.restart_kind;
+  if (kind != "none" && kind != "symmetry" && kind != "init_noise" && kind != "step_noise") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "restart_kind: expected none, symmetry, init_noise or step_noise, found '", kind, "'"));
+  }
+  if (options.restart < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("restart: expected >= 0, found ", options.restart));
+  }
+  if (options.restart > 0 && kind == "none") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("restart: ", options.restart, " needs a restart_kind other than none"));
+  }
+  const bool noisy = kind == "init_noise" || kind == "step_noise";
+  if (!(options.restart_sigma >= 0) || (noisy && options.restart > 0 && options.restart_sigma == 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("restart_sigma: expected ", noisy ? "> 0" : ">= 0",
+                                                   " for restart_kind ", kind, ", found ",
+                                                   options.restart_sigma));
+  }
+  return absl::OkStatus();
+}
+
 struct BatchResult {
   std::vector<ExampleRecord> records;
   TrajectoryDump dump;  // filled only when asked for
@@ -47,30 +81,70 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   const int64_t B = end - begin;
 
   torch::NoGradGuard no_grad;
-  const torch::Tensor inputs = puzzles.inputs.slice(0, begin, end).to(device);
+  torch::Tensor inputs = puzzles.inputs.slice(0, begin, end).to(device);
   const torch::Tensor identifiers = puzzles.puzzle_identifiers.slice(0, begin, end).to(device);
   torch::Tensor labels, counted;
-  if (puzzles.has_labels()) {
-    labels = puzzles.labels.slice(0, begin, end).to(device);
-    counted = labels.ne(puzzle::kIgnoreLabel);
+  if (puzzles.has_labels()) labels = puzzles.labels.slice(0, begin, end).to(device);
+
+  // SPEC §5 restarts: restart 0 is the puzzle as given; restart r > 0 draws its
+  // symmetry or noise from (seed, example_index, r) alone.
+  const bool restarted = options.restart > 0 && options.restart_kind != "none";
+  std::vector<std::mt19937_64> restart_rngs;
+  for (int64_t b = 0; b < B; ++b) {
+    restart_rngs.emplace_back(RestartSeed(options.lyapunov_seed, options.first_example_index + begin + b, options.restart));
   }
+  std::vector<puzzle::Symmetry> symmetries;
+  if (restarted && options.restart_kind == "symmetry") {
+    inputs = inputs.clone();  // the slices may alias the caller's puzzles
+    if (labels.defined()) labels = labels.clone();
+    for (int64_t b = 0; b < B; ++b) {
+      RRM_ASSIGN_OR_RETURN(puzzle::Symmetry symmetry,
+                           puzzle::RandomSymmetry(puzzles.kind, inputs.size(1), restart_rngs[b]));
+      inputs[b] = symmetry.Apply(inputs[b]);
+      if (labels.defined()) labels[b] = symmetry.Apply(labels[b]);
+      symmetries.push_back(std::move(symmetry));
+    }
+  }
+  if (labels.defined()) counted = labels.ne(puzzle::kIgnoreLabel);
 
   const torch::Tensor e = model.InputEmbeddings(inputs, identifiers);
   const int64_t S = e.size(1), D = e.size(2), N = 2 * S * D;
   const SegmentMap map(model, e);
 
   // SPEC §3: Q_0 per example from (seed, example_index) alone.
-  const int64_t k = options.lyapunov_k;
+  const int64_t k = options.lyapunov_k, draws = options.lyapunov_draws;
   torch::Tensor q0;
   if (k > 0) {
     std::vector<torch::Tensor> starts;
     for (int64_t b = 0; b < B; ++b) {
-      starts.push_back(PortableStartDirections(options.lyapunov_seed, begin + b, N, k));
+      std::vector<torch::Tensor> per_draw;
+      for (int64_t d = 0; d < draws; ++d) {
+        per_draw.push_back(PortableStartDirections(options.lyapunov_seed + d,
+                                                   options.first_example_index + begin + b, N, k));
+      }
+      starts.push_back(torch::cat(per_draw, 1));
     }
-    q0 = torch::stack(starts).to(device);  // [B, N, k]
+    q0 = torch::stack(starts).to(device);  // [B, N, draws·k]
   }
+  // Gaussian noise ε for restarts, one stream per example, drawn on the CPU so
+  // every device sees the same numbers.
+  std::vector<torch::Generator> noise_generators;
+  for (int64_t b = 0; b < B; ++b) noise_generators.push_back(at::detail::createCPUGenerator(restart_rngs[b]()));
+  auto noise = [&]() {
+    std::vector<torch::Tensor> rows;
+    for (int64_t b = 0; b < B; ++b) {
+      rows.push_back(torch::randn({N}, noise_generators[b], torch::TensorOptions().dtype(torch::kFloat64)));
+    }
+    return options.restart_sigma * torch::stack(rows);
+  };
+
   std::function<void(int64_t, torch::Tensor&)> replace_primal;
-  if (teacher != nullptr) {
+  if (restarted && options.restart_kind == "step_noise") {
+    // x_t = Φ(x_{t−1}) + σ·ε_t: the noise joins the carry between segments.
+    replace_primal = [&](int64_t t, torch::Tensor& primal) {
+      if (t > 1) primal.add_(noise().to(primal.device(), primal.scalar_type()));
+    };
+  } else if (teacher != nullptr) {
     replace_primal = [&](int64_t t, torch::Tensor& primal) {
       if (t == 1) return;
       const torch::Tensor z_H = teacher->z_H[t - 2].slice(0, begin, end).flatten(1);
@@ -82,11 +156,16 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   // Per segment, [B] (or [B, ...]) on the device; copied out once at the end.
   std::vector<torch::Tensor> correct, token_accuracy, q_halt, q_continue, flips, d_h, d_l, d_joint, increments;
   std::vector<torch::Tensor> dump_h, dump_l, dump_logits, dump_preds;
-  const torch::Tensor x0 = map.InitialPrimal();
+  torch::Tensor x0 = map.InitialPrimal();
+  if (restarted && options.restart_kind == "init_noise") x0 = x0 + noise().to(device, x0.scalar_type());
   torch::Tensor previous_prediction = model.ReadOut(x0.narrow(1, 0, S * D).reshape({B, S, D})).logits.argmax(-1);
   torch::Tensor prediction;
+  // The propagator runs the plain trajectory first and keeps its states.
+  const bool propagator = k > 0 && options.lyapunov_method == "propagator";
+  std::vector<torch::Tensor> states;
   TangentOptions tangent_options;
-  tangent_options.k = k;
+  tangent_options.k = propagator ? 0 : k;
+  tangent_options.draws = draws;
   tangent_options.tangent_dtype = options.tangent_dtype;
   tangent_options.every = options.reorthonormalize;
   RunTangentTrajectory(map, x0, q0, T, tangent_options, replace_primal, [&](const StepResult& step) {
@@ -112,7 +191,8 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
     d_h.push_back(Displacement(step.after.narrow(1, 0, S * D), step.before.narrow(1, 0, S * D)));
     d_l.push_back(Displacement(step.after.narrow(1, S * D, S * D), step.before.narrow(1, S * D, S * D)));
     d_joint.push_back(Displacement(step.after, step.before));
-    if (k > 0) increments.push_back(step.increments);
+    if (propagator) states.push_back(step.before.clone());
+    if (k > 0 && !propagator) increments.push_back(step.increments);
     if (keep_dump) {
       dump_h.push_back(z_H.to(torch::kCPU, torch::kFloat32));
       dump_l.push_back(z_L.to(torch::kCPU, torch::kFloat32));
@@ -133,15 +213,33 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   const torch::Tensor d_h_c = stack(d_h, torch::kFloat64);
   const torch::Tensor d_l_c = stack(d_l, torch::kFloat64);
   const torch::Tensor d_joint_c = stack(d_joint, torch::kFloat64);
+  // Predictions of a symmetry restart, mapped back to the puzzle as given.
+  if (!symmetries.empty()) {
+    for (int64_t b = 0; b < B; ++b) prediction[b] = symmetries[b].Invert(prediction[b]);
+  }
   const torch::Tensor prediction_c = prediction.to(torch::kCPU, torch::kInt64).contiguous();
-  const torch::Tensor increments_c = k > 0 ? stack(increments, torch::kFloat64) : torch::Tensor();  // [T, B, k]
+  // [T, B, draws, k]: the record keeps per-segment increments averaged over draws.
+  const bool qr = k > 0 && !propagator;
+  const torch::Tensor increments_c = qr ? stack(increments, torch::kFloat64) : torch::Tensor();
+  const torch::Tensor mean_increments = qr ? increments_c.mean(2).contiguous() : torch::Tensor();
+  // Propagator exponents: λ_i = (1/T)·log σ_i(J_T ⋯ J_1), and over the early window.
+  PropagatorResult full, window;
+  const int64_t w = std::min<int64_t>(options.early_window, T);
+  if (propagator) {
+    const torch::Tensor stored = torch::stack(states);  // x_0..x_{T−1}: [T, B, N]
+    full = PropagatorSingularValues(map, stored, q0, options.propagator_tolerance);
+    if (w > 0) window = PropagatorSingularValues(map, stored.narrow(0, 0, w), q0, options.propagator_tolerance);
+  }
 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   BatchResult result;
   for (int64_t b = 0; b < B; ++b) {
     ExampleRecord r;
-    r.example_index = static_cast<int32_t>(begin + b);
+    r.example_index = static_cast<int32_t>(options.first_example_index + begin + b);
+    r.restart = options.restart;
+    r.restart_kind = options.restart > 0 ? options.restart_kind : "none";
+    r.seed = options.lyapunov_seed;
     r.puzzle_id = puzzles.puzzle_ids.empty() ? std::to_string(begin + b) : puzzles.puzzle_ids[begin + b];
     r.givens = puzzles.givens.empty() ? -1 : puzzles.givens[begin + b];
     r.updates_per_segment = static_cast<int32_t>(config.updates_per_segment());
@@ -157,21 +255,35 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
       s.displacement_h = d_h_c[t][b].item<double>();
       s.displacement_l = d_l_c[t][b].item<double>();
       s.displacement_joint = d_joint_c[t][b].item<double>();
-      if (k > 0) {
-        const double* l = increments_c[t][b].data_ptr<double>();
+      if (qr) {
+        const double* l = mean_increments[t][b].data_ptr<double>();
         s.lyapunov_increments.assign(l, l + k);
       }
       if (s.correct && r.first_correct_segment == 0) r.first_correct_segment = s.index;
       r.segments.push_back(std::move(s));
     }
     r.correct = T > 0 && r.segments.back().correct;
-    if (k > 0) {
-      // SPEC §3: λ_i = (1/T) Σ_t ℓ_{t,i}, per segment.
-      const torch::Tensor lambda = increments_c.select(1, b).mean(0).contiguous();
+    if (propagator) {
+      const torch::Tensor lambda = (full.log_sigma[b] / static_cast<double>(T)).to(torch::kCPU).contiguous();
       r.lyapunov.assign(lambda.data_ptr<double>(), lambda.data_ptr<double>() + k);
-      r.lyapunov_sd.assign(k, 0.0);  // one draw: no spread over starts
+      r.lyapunov_sd.assign(k, 0.0);  // independent of the start: no spread
+      r.lyapunov_method = "propagator";
+      r.lyapunov_iterations = static_cast<int32_t>(full.iterations[b].item<int64_t>());
+      if (w > 0) {
+        const torch::Tensor early = (window.log_sigma[b] / static_cast<double>(w)).to(torch::kCPU).contiguous();
+        r.lyapunov_window.assign(early.data_ptr<double>(), early.data_ptr<double>() + k);
+        r.lyapunov_window_segments = static_cast<int32_t>(w);
+      }
+    } else if (k > 0) {
+      // SPEC §3: λ_i = (1/T) Σ_t ℓ_{t,i}, per segment, for each draw; the
+      // record holds their mean and (sample) standard deviation over draws.
+      const torch::Tensor per_draw = increments_c.select(1, b).mean(0);  // [draws, k]
+      const torch::Tensor mean = per_draw.mean(0).contiguous();
+      const torch::Tensor sd = draws > 1 ? per_draw.std(0, /*unbiased=*/true).contiguous()
+                                         : torch::zeros({k}, torch::kFloat64);
+      r.lyapunov.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + k);
+      r.lyapunov_sd.assign(sd.data_ptr<double>(), sd.data_ptr<double>() + k);
       r.lyapunov_method = "qr";
-      r.seed = options.lyapunov_seed;
     }
     const int64_t* tokens = prediction_c[b].data_ptr<int64_t>();
     r.prediction.assign(tokens, tokens + prediction_c.size(1));
@@ -202,14 +314,25 @@ absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet
         absl::StrCat("batch_size: expected a positive number, found ", options.batch_size));
   }
   if (puzzles.size() == 0) return absl::InvalidArgumentError("puzzles: the puzzle set is empty");
+  if (options.lyapunov_method != "qr" && options.lyapunov_method != "propagator") {
+    return absl::InvalidArgumentError(absl::StrCat("lyapunov_method: expected qr or propagator, found '",
+                                                   options.lyapunov_method, "'"));
+  }
+  if (options.lyapunov_method == "propagator" && options.lyapunov_draws != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "lyapunov_draws: the propagator does not depend on a start; expected 1, found ", options.lyapunov_draws));
+  }
+  if (options.lyapunov_draws < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lyapunov_draws: expected >= 1, found ", options.lyapunov_draws));
+  }
   if (options.lyapunov_k < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("lyapunov_k: expected 0 (off) or a positive number, found ", options.lyapunov_k));
   }
-  if (options.restart_kind != "none" || options.restart != 0) {
-    // TODO(restarts): symmetry, init_noise and step_noise restarts (SPEC §5).
-    return absl::UnimplementedError(absl::StrCat("restart_kind '", options.restart_kind,
-                                                 "' (restart ", options.restart, ") is not implemented yet"));
+  RRM_RETURN_IF_ERROR(ValidateRestart(options));
+  if (options.restart > 0 && options.restart_kind != "none" && teacher != nullptr) {
+    return absl::InvalidArgumentError("teacher states: not combinable with restarts (restart > 0)");
   }
   if (options.tangent_dtype != torch::kFloat32 && options.tangent_dtype != torch::kFloat64) {
     return absl::InvalidArgumentError(absl::StrCat("tangent_dtype: expected float32 or float64, found ",

@@ -28,9 +28,20 @@ namespace rrm::measure {
 struct MeasureOptions {
   int64_t segments = 0;     // T; 0 = the checkpoint's halt_max_steps
   int64_t batch_size = 16;  // examples per forward batch
+  // example_index of puzzles[0]: the server measures a job in slices, and
+  // example_index (hence Q_0 and restart noise) must be the job-wide position.
+  int64_t first_example_index = 0;
   // SPEC §3: top-k Lyapunov exponents by the QR method (0 = trajectory only).
   int64_t lyapunov_k = 0;
   uint64_t lyapunov_seed = 0;  // Q_0 comes from (seed, example_index)
+  // Independent starts: draw d uses seed + d; records hold the mean over draws
+  // and its standard deviation (SPEC §3 "the estimator's own spread").
+  int64_t lyapunov_draws = 1;
+  // "qr" (Benettin, per-segment increments) or "propagator" (top-k singular
+  // values of J_T ⋯ J_1 and of the early window J_w ⋯ J_1, start-independent).
+  std::string lyapunov_method = "qr";
+  int64_t early_window = 4;              // w for the propagator's early window
+  double propagator_tolerance = 1e-3;    // relative change of every σ_i to stop
   torch::ScalarType tangent_dtype = torch::kFloat32;  // float32 | float64
   Reorthonormalize reorthonormalize = Reorthonormalize::kSegment;
   // SPEC §5 restarts: run `restart` (0 = the puzzle as given) of kind

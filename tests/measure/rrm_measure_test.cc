@@ -43,7 +43,7 @@ TEST(RrmMeasure, WritesRecordsAndDumpsStates) {
   const Result run = RunShell(kTool + " --checkpoint " + kFixtures + "/hrm/step_0 --data " + kFixtures +
                          "/hrm/data --out " + dir + "/records.jsonl --dump_states " + dir + "/states");
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  EXPECT_THAT(run.output, HasSubstr("2 puzzles"));
+  EXPECT_THAT(run.output, HasSubstr("2 puzzles x 1 runs"));
   // Python reads what we wrote: JSON lines with SPEC §4 field names, and npy arrays.
   const Result check = RunShell(
       "/usr/bin/python3 -c \"\n"
