@@ -1,0 +1,248 @@
+#include "server/dynamics_service.h"
+
+#include <deque>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+
+namespace rrm::server {
+namespace {
+
+constexpr int64_t kReadAhead = 64;  // records read from the store per refill
+
+std::string CodeName(grpc::StatusCode code) {
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+}
+
+// The state of one StreamRecords call, shared between the reactor (gRPC's
+// threads) and store wake-ups (worker threads). Wake-ups hold it weakly, so
+// they become no-ops once the call is over.
+class Follower : public std::enable_shared_from_this<Follower> {
+ public:
+  Follower(JobStore* store, std::string job_id, int64_t from, grpc::ServerWriteReactor<v1::ExampleRecord>* reactor,
+           std::function<void(const grpc::Status&)> on_finish)
+      : store_(store), job_id_(std::move(job_id)), next_(from), reactor_(reactor), on_finish_(std::move(on_finish)) {}
+
+  // Sends the next record if none is in flight, finishes if the job is over,
+  // or waits for the store to wake it.
+  void Pump() {
+    std::optional<int64_t> subscribe_at;
+    {
+      absl::MutexLock lock(&mu_);
+      if (reactor_ == nullptr || writing_ || finished_) return;
+      if (ahead_.empty()) {
+        absl::StatusOr<JobStore::LogState> state = store_->State(job_id_);
+        absl::StatusOr<std::vector<v1::ExampleRecord>> records =
+            state.ok() ? store_->Read(job_id_, next_, kReadAhead) : state.status();
+        if (!records.ok()) {
+          FinishLocked(grpc::Status(grpc::StatusCode::INTERNAL, std::string(records.status().message())));
+          return;
+        }
+        next_ += static_cast<int64_t>(records->size());
+        for (v1::ExampleRecord& r : *records) ahead_.push_back(std::move(r));
+        if (ahead_.empty()) {
+          if (state->finished) {
+            FinishLocked(grpc::Status::OK);  // everything up to the end was sent
+            return;
+          }
+          subscribe_at = next_;
+        }
+      }
+      if (!subscribe_at.has_value()) {
+        current_ = std::move(ahead_.front());
+        ahead_.pop_front();
+        writing_ = true;
+        reactor_->StartWrite(&current_);
+        return;
+      }
+    }
+    // Outside the lock: Subscribe may call the wake-up at once.
+    std::weak_ptr<Follower> weak = weak_from_this();
+    store_->Subscribe(job_id_, *subscribe_at, [weak]() {
+      if (auto self = weak.lock()) self->Pump();
+    });
+  }
+
+  void WriteDone(bool ok) {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+        return;
+      }
+    }
+    Pump();
+  }
+
+  void Cancel() {
+    absl::MutexLock lock(&mu_);
+    if (!writing_) FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+  }
+
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    reactor_ = nullptr;
+  }
+
+ private:
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || reactor_ == nullptr) return;
+    finished_ = true;
+    on_finish_(status);
+    reactor_->Finish(status);
+  }
+
+  JobStore* const store_;
+  const std::string job_id_;
+  absl::Mutex mu_;
+  int64_t next_ ABSL_GUARDED_BY(mu_);  // stream index of the next record to read
+  std::deque<v1::ExampleRecord> ahead_ ABSL_GUARDED_BY(mu_);
+  v1::ExampleRecord current_ ABSL_GUARDED_BY(mu_);  // the record being written
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ServerWriteReactor<v1::ExampleRecord>* reactor_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const grpc::Status&)> on_finish_;
+};
+
+class RecordStream final : public grpc::ServerWriteReactor<v1::ExampleRecord> {
+ public:
+  RecordStream(JobStore* store, const std::string& job_id, int64_t from, Metrics* metrics)
+      : follower_(std::make_shared<Follower>(store, job_id, from, this, [metrics](const grpc::Status& status) {
+          if (metrics != nullptr) metrics->Rpc("StreamRecords", CodeName(status.error_code()));
+        })) {
+    follower_->Pump();
+  }
+  void OnWriteDone(bool ok) override { follower_->WriteDone(ok); }
+  void OnCancel() override { follower_->Cancel(); }
+  void OnDone() override {
+    follower_->Detach();
+    delete this;
+  }
+
+ private:
+  std::shared_ptr<Follower> follower_;
+};
+
+class FailedStream final : public grpc::ServerWriteReactor<v1::ExampleRecord> {
+ public:
+  explicit FailedStream(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+DynamicsService::DynamicsService(JobManager* jobs, const Authenticator* auth, Metrics* metrics)
+    : jobs_(jobs), auth_(auth), metrics_(metrics) {}
+
+absl::StatusOr<std::string> DynamicsService::Authenticate(grpc::CallbackServerContext* context) const {
+  std::optional<std::string> authorization;
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    authorization = std::string(it->second.data(), it->second.size());
+  }
+  return auth_->Check(authorization);
+}
+
+template <typename Fn>
+grpc::ServerUnaryReactor* DynamicsService::Unary(grpc::CallbackServerContext* context, const char* method, Fn&& fn) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::string> owner = Authenticate(context);
+  const absl::Status status = owner.ok() ? fn(*owner) : owner.status();
+  const grpc::Status answer = ToGrpcStatus(status);  // the one mapping
+  if (metrics_ != nullptr) metrics_->Rpc(method, CodeName(answer.error_code()));
+  reactor->Finish(answer);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* DynamicsService::ListModels(grpc::CallbackServerContext* context,
+                                                      const v1::ListModelsRequest* request,
+                                                      v1::ListModelsResponse* response) {
+  return Unary(context, "ListModels", [&](const std::string&) {
+    for (v1::ModelInfo& info : jobs_->ListModels()) *response->add_models() = std::move(info);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* DynamicsService::LoadModel(grpc::CallbackServerContext* context,
+                                                     const v1::LoadModelRequest* request, v1::ModelInfo* response) {
+  return Unary(context, "LoadModel", [&](const std::string&) {
+    absl::StatusOr<v1::ModelInfo> info = jobs_->LoadModel(*request);
+    if (info.ok()) *response = *std::move(info);
+    return info.status();
+  });
+}
+
+grpc::ServerUnaryReactor* DynamicsService::UnloadModel(grpc::CallbackServerContext* context,
+                                                       const v1::UnloadModelRequest* request,
+                                                       v1::UnloadModelResponse* response) {
+  return Unary(context, "UnloadModel", [&](const std::string&) { return jobs_->UnloadModel(request->name()); });
+}
+
+grpc::ServerUnaryReactor* DynamicsService::SubmitJob(grpc::CallbackServerContext* context,
+                                                     const v1::SubmitJobRequest* request,
+                                                     v1::SubmitJobResponse* response) {
+  return Unary(context, "SubmitJob", [&](const std::string& owner) {
+    absl::StatusOr<v1::SubmitJobResponse> submitted = jobs_->Submit(*request, owner);
+    if (submitted.ok()) *response = *std::move(submitted);
+    return submitted.status();
+  });
+}
+
+grpc::ServerUnaryReactor* DynamicsService::GetJob(grpc::CallbackServerContext* context,
+                                                  const v1::GetJobRequest* request, v1::Job* response) {
+  return Unary(context, "GetJob", [&](const std::string&) {
+    absl::StatusOr<v1::Job> job = jobs_->Get(request->job_id());
+    if (job.ok()) *response = *std::move(job);
+    return job.status();
+  });
+}
+
+grpc::ServerUnaryReactor* DynamicsService::ListJobs(grpc::CallbackServerContext* context,
+                                                    const v1::ListJobsRequest* request,
+                                                    v1::ListJobsResponse* response) {
+  return Unary(context, "ListJobs", [&](const std::string&) {
+    for (v1::Job& job : jobs_->List(request->state())) *response->add_jobs() = std::move(job);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* DynamicsService::CancelJob(grpc::CallbackServerContext* context,
+                                                     const v1::CancelJobRequest* request, v1::Job* response) {
+  return Unary(context, "CancelJob", [&](const std::string&) {
+    absl::StatusOr<v1::Job> job = jobs_->Cancel(request->job_id());
+    if (job.ok()) *response = *std::move(job);
+    return job.status();
+  });
+}
+
+grpc::ServerUnaryReactor* DynamicsService::Analyze(grpc::CallbackServerContext* context,
+                                                   const v1::AnalyzeRequest* request, v1::AnalyzeResponse* response) {
+  return Unary(context, "Analyze", [&](const std::string&) {
+    return absl::UnimplementedError("Analyze: reserved for the analysis report (SPEC §5), not served yet");
+  });
+}
+
+grpc::ServerWriteReactor<v1::ExampleRecord>* DynamicsService::StreamRecords(grpc::CallbackServerContext* context,
+                                                                           const v1::StreamRecordsRequest* request) {
+  absl::Status status = Authenticate(context).status();
+  if (status.ok() && request->from_index() < 0) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat("from_index: expected a stream index >= 0, found ", request->from_index()));
+  }
+  if (status.ok()) status = jobs_->store()->State(request->job_id()).status();
+  if (!status.ok()) {
+    const grpc::Status answer = ToGrpcStatus(status);
+    if (metrics_ != nullptr) metrics_->Rpc("StreamRecords", CodeName(answer.error_code()));
+    return new FailedStream(answer);
+  }
+  return new RecordStream(jobs_->store(), request->job_id(), request->from_index(), metrics_);
+}
+
+}  // namespace rrm::server

@@ -1,0 +1,62 @@
+// DynamicsService: the gRPC frontend of rrmd (service rrm.v1.Dynamics). It only
+// translates: authenticate the caller, hand the request to the JobManager /
+// JobStore, map the absl::Status to a grpc::Status once (ToGrpcStatus) and
+// count the RPC. StreamRecords is a ServerWriteReactor fed from the job store:
+// one write in flight per stream and no thread blocked per client, so a slow
+// or stalled client never holds up the device workers.
+//
+// Thread safety: called by gRPC's callback threads concurrently.
+#ifndef RRM_SERVER_DYNAMICS_SERVICE_H_
+#define RRM_SERVER_DYNAMICS_SERVICE_H_
+
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "rrm/v1/dynamics.grpc.pb.h"
+#include "server/auth.h"
+#include "server/job_manager.h"
+#include "server/metrics.h"
+
+namespace rrm::server {
+
+// absl::Status -> grpc::Status, code for code (both follow google.rpc.Code).
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+class DynamicsService final : public v1::Dynamics::CallbackService {
+ public:
+  DynamicsService(JobManager* jobs, const Authenticator* auth, Metrics* metrics);
+
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
+                                       v1::ListModelsResponse* response) override;
+  grpc::ServerUnaryReactor* LoadModel(grpc::CallbackServerContext* context, const v1::LoadModelRequest* request,
+                                      v1::ModelInfo* response) override;
+  grpc::ServerUnaryReactor* UnloadModel(grpc::CallbackServerContext* context, const v1::UnloadModelRequest* request,
+                                        v1::UnloadModelResponse* response) override;
+  grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context, const v1::SubmitJobRequest* request,
+                                      v1::SubmitJobResponse* response) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context, const v1::GetJobRequest* request,
+                                   v1::Job* response) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context, const v1::ListJobsRequest* request,
+                                     v1::ListJobsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context, const v1::CancelJobRequest* request,
+                                      v1::Job* response) override;
+  grpc::ServerWriteReactor<v1::ExampleRecord>* StreamRecords(grpc::CallbackServerContext* context,
+                                                             const v1::StreamRecordsRequest* request) override;
+  grpc::ServerUnaryReactor* Analyze(grpc::CallbackServerContext* context, const v1::AnalyzeRequest* request,
+                                    v1::AnalyzeResponse* response) override;
+
+ private:
+  absl::StatusOr<std::string> Authenticate(grpc::CallbackServerContext* context) const;
+  template <typename Fn>
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const char* method, Fn&& fn);
+
+  JobManager* const jobs_;
+  const Authenticator* const auth_;
+  Metrics* const metrics_;
+};
+
+}  // namespace rrm::server
+
+#endif  // RRM_SERVER_DYNAMICS_SERVICE_H_

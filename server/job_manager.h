@@ -1,0 +1,155 @@
+// JobManager: the life of a job inside rrmd, from a validated submission to
+// its last stored record. It validates requests against the model registry
+// and the server's limits, persists the job (JobStore) before acknowledging
+// it, splits it into work items (Scheduler), hands them to device workers
+// (as their WorkSource) and stores what comes back. It takes the generated
+// proto messages as plain data and knows nothing of gRPC: every method
+// returns absl::Status, which the frontend maps to a gRPC status once.
+//
+// Failure policy for a work item:
+//   - RESOURCE_EXHAUSTED (out of memory) with more than one example: split in
+//     half, both halves re-queued at the front of the job;
+//   - INTERNAL / UNKNOWN / UNAVAILABLE / out of memory on one example: the
+//     item is retried once on another worker in rotation; if it fails again
+//     (or no other worker is left) each example gets a record with `error`;
+//   - any other code (e.g. UNIMPLEMENTED for a restart kind the core does not
+//     support yet, INVALID_ARGUMENT): each example gets a record with `error`.
+//   A job never fails because of an example; it SUCCEEDS once every
+//   (example, restart) has its record. A worker whose last
+//   kMaxConsecutiveFailures items failed (not counting splits) is taken out
+//   of rotation while another worker remains; its item is re-queued.
+//
+// Restart: Recover() re-queues, for each unfinished stored job, exactly the
+// (example, restart) pairs that have no stored record.
+//
+// Thread safety: every method may be called concurrently; Next() blocks.
+#ifndef RRM_SERVER_JOB_MANAGER_H_
+#define RRM_SERVER_JOB_MANAGER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/puzzle/puzzle_set.h"
+#include "rrm/v1/dynamics.pb.h"
+#include "server/device_worker.h"
+#include "server/job_store.h"
+#include "server/metrics.h"
+#include "server/model_registry.h"
+#include "server/path_policy.h"
+#include "server/scheduler.h"
+
+namespace rrm::server {
+
+struct JobLimits {
+  int64_t max_puzzles_per_job = 100000;
+  int64_t max_active_jobs_per_owner = 16;  // queued + running
+  int32_t default_batch_size = 16;
+  int32_t max_batch_size = 1024;
+  int32_t max_restarts = 1024;
+  int32_t max_lyapunov_k = 256;
+};
+
+inline constexpr int kMaxConsecutiveFailures = 3;
+
+class JobManager : public WorkSource {
+ public:
+  JobManager(JobStore* store, ModelRegistry* registry, Scheduler* scheduler, Metrics* metrics,
+             PathPolicy model_paths, PathPolicy data_paths, JobLimits limits);
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // Registers the device workers (before Recover and before workers start).
+  void SetWorkers(const std::vector<DeviceSlot>& workers);
+
+  // Takes over the jobs the store found on disk: finished ones are listed,
+  // unfinished ones resume with their missing records. Call once at start.
+  absl::Status Recover();
+
+  // --- models (paths checked against --model_root) ---
+  absl::StatusOr<v1::ModelInfo> LoadModel(const v1::LoadModelRequest& request);
+  // `trusted`: a --model flag of the operator, not bound to --model_root.
+  absl::StatusOr<v1::ModelInfo> PreloadModel(const std::string& name, const std::string& checkpoint_path);
+  // FAILED_PRECONDITION naming the unfinished jobs that use the model.
+  absl::Status UnloadModel(const std::string& name);
+  std::vector<v1::ModelInfo> ListModels() const;
+
+  // --- jobs ---
+  // Validates everything before any work; INVALID_ARGUMENT / NOT_FOUND /
+  // PERMISSION_DENIED / RESOURCE_EXHAUSTED naming field, expected and found.
+  absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request, const std::string& owner);
+  absl::StatusOr<v1::Job> Get(const std::string& job_id) const;
+  std::vector<v1::Job> List(v1::JobState state) const;
+  // FAILED_PRECONDITION for a job already finished (its state is unchanged).
+  absl::StatusOr<v1::Job> Cancel(const std::string& job_id);
+
+  JobStore* store() const { return store_; }
+
+  // --- WorkSource ---
+  std::optional<Assignment> Next(const DeviceSlot& worker, absl::Duration timeout) override;
+  void Complete(const DeviceSlot& worker, Assignment assignment,
+                absl::StatusOr<std::vector<measure::ExampleRecord>> result) override;
+
+ private:
+  struct JobEntry {
+    v1::Job info;  // what GetJob answers
+    std::shared_ptr<const puzzle::PuzzleSet> puzzles;
+    measure::MeasureOptions options;
+    int32_t batch_size = 0;
+    int64_t in_flight = 0;  // items on workers
+  };
+  struct WorkerHealth {
+    int consecutive_failures = 0;
+    bool in_rotation = true;
+  };
+
+  absl::StatusOr<puzzle::PuzzleSet> ResolvePuzzles(const v1::PuzzleInput& input) const;
+  absl::Status ValidateOptions(const v1::JobOptions& options, const puzzle::PuzzleSet& puzzles,
+                               const model::RecurrentModel& model) const;
+  void Enqueue(const std::string& job_id, JobEntry& job,
+               const absl::flat_hash_set<std::pair<int32_t, int32_t>>& done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<measure::ExampleRecord> ErrorRecords(const Assignment& a, const DeviceSlot& worker,
+                                                   const absl::Status& status) const;
+  void StoreRecords(const std::string& job_id, const std::vector<measure::ExampleRecord>& records);
+  // Finishes the job if every record is stored and nothing is in flight.
+  void MaybeFinish(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishJob(const std::string& job_id, JobEntry& job, v1::JobState state, const std::string& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PublishJobCounts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool OtherWorkerInRotation(const std::string& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string NewJobId() const;
+
+  JobStore* const store_;
+  ModelRegistry* const registry_;
+  Scheduler* const scheduler_;
+  Metrics* const metrics_;
+  const PathPolicy model_paths_;
+  const PathPolicy data_paths_;
+  const JobLimits limits_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, JobEntry> jobs_ ABSL_GUARDED_BY(mu_);  // by id = submission order
+  std::map<std::pair<std::string, std::string>, std::string> idempotency_ ABSL_GUARDED_BY(mu_);  // (owner, key) -> id
+  std::map<std::string, WorkerHealth> workers_ ABSL_GUARDED_BY(mu_);
+  // Held across a submission's validation and persistence so that two
+  // submissions with the same idempotency key cannot both start a job.
+  absl::Mutex submit_mu_;
+};
+
+// The JobOptions a job runs with, as MeasureOptions (tangent dtype parsed).
+absl::StatusOr<measure::MeasureOptions> ToMeasureOptions(const v1::JobOptions& options);
+
+// Puzzles <-> their stored form.
+StoredPuzzles PuzzlesToStored(const puzzle::PuzzleSet& puzzles);
+puzzle::PuzzleSet PuzzlesFromStored(const StoredPuzzles& stored);
+
+}  // namespace rrm::server
+
+#endif  // RRM_SERVER_JOB_MANAGER_H_

@@ -1,0 +1,356 @@
+#include "server/job_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace rrm::server {
+namespace {
+
+constexpr uint32_t kFrameMagic = 0x314C5252;  // "RRL1" little-endian
+constexpr size_t kFrameHeader = 12;
+
+absl::Status ErrnoError(const std::string& what, const std::string& path) {
+  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+void PutU32(uint32_t value, std::string* out) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+}
+
+uint32_t GetU32(const char* p) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i) value |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  return value;
+}
+
+uint32_t Checksum(const std::string& payload) {
+  return static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size())));
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+absl::Status SyncFolder(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return ErrnoError("cannot open folder", path);
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return ErrnoError("cannot fsync folder", path);
+  return absl::OkStatus();
+}
+
+uint64_t KeyOf(int32_t example_index, int32_t restart) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(example_index)) << 32) | static_cast<uint32_t>(restart);
+}
+
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
+  const std::string temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoError("cannot create", temporary);
+  size_t written = 0;
+  while (written < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return ErrnoError("cannot write", temporary);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    return ErrnoError("cannot fsync", temporary);
+  }
+  ::close(fd);
+  if (::rename(temporary.c_str(), path.c_str()) != 0) return ErrnoError("cannot rename to", path);
+  return SyncFolder(std::filesystem::path(path).parent_path().string());
+}
+
+// One job's record log. `fd` is opened for appending and reading (pread).
+struct JobStore::Log {
+  std::string path;
+  int fd = -1;
+  mutable absl::Mutex mu;
+  std::vector<int64_t> offsets ABSL_GUARDED_BY(mu);  // frame start per stream index
+  std::vector<uint32_t> lengths ABSL_GUARDED_BY(mu);  // payload length per stream index
+  int64_t end_offset ABSL_GUARDED_BY(mu) = 0;
+  absl::flat_hash_set<uint64_t> keys ABSL_GUARDED_BY(mu);
+  bool finished ABSL_GUARDED_BY(mu) = false;
+  std::vector<std::function<void()>> waiters ABSL_GUARDED_BY(mu);
+  // Serialises appends (write + fdatasync) without holding `mu` during I/O,
+  // so readers are never blocked by a slow disk.
+  absl::Mutex append_mu;
+
+  ~Log() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+JobStore::JobStore(std::string data_dir) : data_dir_(std::move(data_dir)) {}
+JobStore::~JobStore() = default;
+
+std::string JobStore::JobDir(const std::string& job_id) const { return data_dir_ + "/jobs/" + job_id; }
+
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& data_dir) {
+  std::error_code error;
+  std::filesystem::create_directories(data_dir + "/jobs", error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("--data_dir: cannot create ", data_dir, "/jobs: ", error.message()));
+  }
+  std::unique_ptr<JobStore> store(new JobStore(data_dir));
+  if (absl::Status status = store->Scan(); !status.ok()) return status;
+  return store;
+}
+
+absl::Status JobStore::Scan() {
+  std::vector<std::string> folders;
+  for (const auto& entry : std::filesystem::directory_iterator(data_dir_ + "/jobs")) {
+    if (entry.is_directory()) folders.push_back(entry.path().filename().string());
+  }
+  std::sort(folders.begin(), folders.end());
+  for (const std::string& job_id : folders) {
+    const std::string dir = JobDir(job_id);
+    RecoveredJob job;
+    absl::StatusOr<std::string> spec = ReadWholeFile(dir + "/spec.pb");
+    if (!spec.ok() || !job.spec.ParseFromString(*spec) || job.spec.job_id() != job_id) {
+      // A job whose spec never became durable was never acknowledged.
+      std::cerr << "rrmd: skipping " << dir << ": no readable spec.pb\n";
+      continue;
+    }
+    if (absl::StatusOr<std::string> end = ReadWholeFile(dir + "/end.pb"); end.ok()) {
+      StoredJobEnd parsed;
+      if (parsed.ParseFromString(*end)) job.end = parsed;
+    }
+
+    auto log = std::make_shared<Log>();
+    log->path = dir + "/records.log";
+    log->fd = ::open(log->path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (log->fd < 0) return ErrnoError("cannot open", log->path);
+    absl::StatusOr<std::string> contents = ReadWholeFile(log->path);
+    if (!contents.ok()) return contents.status();
+    absl::MutexLock lock(&log->mu);
+    size_t at = 0;
+    while (at + kFrameHeader <= contents->size()) {
+      const char* header = contents->data() + at;
+      const uint32_t length = GetU32(header + 4);
+      if (GetU32(header) != kFrameMagic || at + kFrameHeader + length > contents->size()) break;
+      std::string payload = contents->substr(at + kFrameHeader, length);
+      v1::ExampleRecord record;
+      if (Checksum(payload) != GetU32(header + 8) || !record.ParseFromString(payload)) break;
+      log->offsets.push_back(static_cast<int64_t>(at));
+      log->lengths.push_back(length);
+      log->keys.insert(KeyOf(record.example_index(), record.restart()));
+      job.records += 1;
+      if (!record.error().empty()) job.failed_records += 1;
+      job.compute_seconds += record.compute_seconds();
+      at += kFrameHeader + length;
+    }
+    if (at != contents->size()) {
+      std::cerr << "rrmd: " << log->path << ": discarding " << contents->size() - at
+                << " bytes of torn or corrupt tail after " << job.records << " records\n";
+      if (::ftruncate(log->fd, static_cast<off_t>(at)) != 0 || ::fsync(log->fd) != 0) {
+        return ErrnoError("cannot truncate", log->path);
+      }
+    }
+    log->end_offset = static_cast<int64_t>(at);
+    log->finished = job.end.has_value();
+    {
+      absl::MutexLock store_lock(&mu_);
+      logs_[job_id] = log;
+    }
+    recovered_.push_back(std::move(job));
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<JobStore::Log> JobStore::FindLog(const std::string& job_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = logs_.find(job_id);
+  return it == logs_.end() ? nullptr : it->second;
+}
+
+absl::Status JobStore::Create(const StoredJob& spec) {
+  const std::string& job_id = spec.job_id();
+  if (job_id.empty() || job_id.find('/') != std::string::npos || job_id[0] == '.') {
+    return absl::InvalidArgumentError(absl::StrCat("job_id: not a valid folder name: '", job_id, "'"));
+  }
+  if (FindLog(job_id) != nullptr) return absl::AlreadyExistsError(absl::StrCat("job ", job_id, " exists"));
+  const std::string dir = JobDir(job_id);
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", error.message()));
+  auto log = std::make_shared<Log>();
+  log->path = dir + "/records.log";
+  log->fd = ::open(log->path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (log->fd < 0) return ErrnoError("cannot create", log->path);
+  // The spec goes last: a folder without spec.pb is ignored by Scan().
+  if (absl::Status status = WriteFileAtomically(dir + "/spec.pb", spec.SerializeAsString()); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = SyncFolder(data_dir_ + "/jobs"); !status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  logs_[job_id] = std::move(log);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobStore::AppendResult> JobStore::Append(const std::string& job_id,
+                                                        const std::vector<v1::ExampleRecord>& records) {
+  std::shared_ptr<Log> log = FindLog(job_id);
+  if (log == nullptr) return absl::NotFoundError(absl::StrCat("job_id: no job ", job_id));
+  absl::MutexLock append_lock(&log->append_mu);
+  std::string buffer;
+  std::vector<uint32_t> lengths;
+  std::vector<uint64_t> keys;
+  AppendResult result;
+  int64_t start;
+  {
+    absl::MutexLock lock(&log->mu);
+    if (log->finished) {
+      return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " is finished; its log is sealed"));
+    }
+    absl::flat_hash_set<uint64_t> batch;
+    for (size_t i = 0; i < records.size(); ++i) {
+      const v1::ExampleRecord& record = records[i];
+      const uint64_t key = KeyOf(record.example_index(), record.restart());
+      if (log->keys.contains(key) || !batch.insert(key).second) continue;
+      result.appended.push_back(i);
+      const std::string payload = record.SerializeAsString();
+      PutU32(kFrameMagic, &buffer);
+      PutU32(static_cast<uint32_t>(payload.size()), &buffer);
+      PutU32(Checksum(payload), &buffer);
+      buffer += payload;
+      lengths.push_back(static_cast<uint32_t>(payload.size()));
+      keys.push_back(key);
+    }
+    start = log->end_offset;
+  }
+  if (keys.empty()) return AppendResult{};
+  size_t written = 0;
+  while (written < buffer.size()) {
+    const ssize_t n = ::pwrite(log->fd, buffer.data() + written, buffer.size() - written,
+                               static_cast<off_t>(start + written));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("cannot append to", log->path);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fdatasync(log->fd) != 0) return ErrnoError("cannot fdatasync", log->path);
+
+  std::vector<std::function<void()>> waiters;
+  {
+    absl::MutexLock lock(&log->mu);
+    int64_t at = start;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      log->offsets.push_back(at);
+      log->lengths.push_back(lengths[i]);
+      log->keys.insert(keys[i]);
+      at += static_cast<int64_t>(kFrameHeader + lengths[i]);
+    }
+    log->end_offset = at;
+    waiters.swap(log->waiters);
+  }
+  for (auto& wake : waiters) wake();
+  result.bytes = static_cast<int64_t>(buffer.size());
+  return result;
+}
+
+absl::Status JobStore::Finish(const std::string& job_id, const StoredJobEnd& end) {
+  std::shared_ptr<Log> log = FindLog(job_id);
+  if (log == nullptr) return absl::NotFoundError(absl::StrCat("job_id: no job ", job_id));
+  absl::MutexLock append_lock(&log->append_mu);
+  {
+    absl::MutexLock lock(&log->mu);
+    if (log->finished) return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " is already finished"));
+  }
+  if (absl::Status status = WriteFileAtomically(JobDir(job_id) + "/end.pb", end.SerializeAsString());
+      !status.ok()) {
+    return status;
+  }
+  std::vector<std::function<void()>> waiters;
+  {
+    absl::MutexLock lock(&log->mu);
+    log->finished = true;
+    waiters.swap(log->waiters);
+  }
+  for (auto& wake : waiters) wake();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::flat_hash_set<std::pair<int32_t, int32_t>>> JobStore::StoredKeys(
+    const std::string& job_id) const {
+  std::shared_ptr<Log> log = FindLog(job_id);
+  if (log == nullptr) return absl::NotFoundError(absl::StrCat("job_id: no job ", job_id));
+  absl::flat_hash_set<std::pair<int32_t, int32_t>> result;
+  absl::MutexLock lock(&log->mu);
+  for (uint64_t key : log->keys) {
+    result.insert({static_cast<int32_t>(key >> 32), static_cast<int32_t>(key & 0xFFFFFFFFu)});
+  }
+  return result;
+}
+
+absl::StatusOr<JobStore::LogState> JobStore::State(const std::string& job_id) const {
+  std::shared_ptr<Log> log = FindLog(job_id);
+  if (log == nullptr) return absl::NotFoundError(absl::StrCat("job_id: no job ", job_id));
+  absl::MutexLock lock(&log->mu);
+  return LogState{static_cast<int64_t>(log->offsets.size()), log->finished};
+}
+
+absl::StatusOr<std::vector<v1::ExampleRecord>> JobStore::Read(const std::string& job_id, int64_t from,
+                                                              int64_t max) const {
+  std::shared_ptr<Log> log = FindLog(job_id);
+  if (log == nullptr) return absl::NotFoundError(absl::StrCat("job_id: no job ", job_id));
+  std::vector<std::pair<int64_t, uint32_t>> frames;
+  {
+    absl::MutexLock lock(&log->mu);
+    for (int64_t i = std::max<int64_t>(from, 0); i < static_cast<int64_t>(log->offsets.size()) &&
+                                                 static_cast<int64_t>(frames.size()) < max;
+         ++i) {
+      frames.push_back({log->offsets[i], log->lengths[i]});
+    }
+  }
+  std::vector<v1::ExampleRecord> records;
+  for (const auto& [offset, length] : frames) {
+    std::string payload(length, '\0');
+    const ssize_t n = ::pread(log->fd, payload.data(), length, static_cast<off_t>(offset + kFrameHeader));
+    v1::ExampleRecord record;
+    if (n != static_cast<ssize_t>(length) || !record.ParseFromString(payload)) {
+      return absl::InternalError(absl::StrCat("cannot read back the record at offset ", offset, " of ", log->path));
+    }
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+void JobStore::Subscribe(const std::string& job_id, int64_t seen, std::function<void()> wake) {
+  std::shared_ptr<Log> log = FindLog(job_id);
+  if (log != nullptr) {
+    absl::MutexLock lock(&log->mu);
+    if (!log->finished && static_cast<int64_t>(log->offsets.size()) <= seen) {
+      log->waiters.push_back(std::move(wake));
+      return;
+    }
+  }
+  wake();
+}
+
+}  // namespace rrm::server

@@ -1,0 +1,178 @@
+#include "server/model_registry.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "core/common/status.h"
+
+namespace rrm::server {
+
+absl::StatusOr<std::vector<DeviceSlot>> ParseDevices(const std::string& list) {
+  std::vector<DeviceSlot> slots;
+  std::vector<std::string> entries = absl::StrSplit(list, ',', absl::SkipWhitespace());
+  if (entries.empty()) {
+    const int64_t cuda = torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0;
+    for (int64_t i = 0; i < cuda; ++i) entries.push_back(absl::StrCat("cuda:", i));
+    if (entries.empty()) entries = {"cpu", "cpu"};
+  }
+  int cpu_count = 0;
+  for (const std::string& raw : entries) {
+    const std::string entry(absl::StripAsciiWhitespace(raw));
+    absl::StatusOr<torch::Device> device = RunTorch(absl::StrCat("--devices: '", entry, "'"),
+                                                    [&]() -> absl::StatusOr<torch::Device> {
+                                                      return torch::Device(entry);
+                                                    });
+    if (!device.ok()) return absl::InvalidArgumentError(device.status().message());
+    if (device->is_cuda()) {
+      const int64_t available = torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0;
+      const int64_t index = device->has_index() ? device->index() : 0;
+      if (index >= available) {
+        return absl::InvalidArgumentError(absl::StrCat("--devices: '", entry, "' expected a CUDA device index below ",
+                                                       available, ", found ", index));
+      }
+      device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+    } else if (!device->is_cpu()) {
+      return absl::InvalidArgumentError(absl::StrCat("--devices: expected cpu or cuda:N, found '", entry, "'"));
+    }
+    std::string name = device->is_cpu() ? absl::StrCat("cpu#", cpu_count++) : device->str();
+    for (const DeviceSlot& slot : slots) {
+      if (slot.name == name) return absl::InvalidArgumentError(absl::StrCat("--devices: '", entry, "' listed twice"));
+    }
+    slots.push_back({name, *device});
+  }
+  return slots;
+}
+
+ModelRegistry::ModelRegistry(std::vector<DeviceSlot> slots, Metrics* metrics)
+    : slots_(std::move(slots)), metrics_(metrics) {
+  absl::MutexLock lock(&mu_);
+  PublishMemory();
+}
+
+absl::StatusOr<v1::ModelInfo> ModelRegistry::Load(const std::string& name, const std::string& checkpoint_path,
+                                                  const std::string& config_path,
+                                                  const std::vector<std::string>& overrides,
+                                                  const std::vector<std::string>& devices) {
+  if (name.empty() || name.size() > 128 ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("name: expected 1-128 characters of [A-Za-z0-9_.-], found '", name, "'"));
+  }
+  std::vector<DeviceSlot> targets;
+  if (devices.empty()) {
+    targets = slots_;
+  } else {
+    for (const std::string& wanted : devices) {
+      auto it = std::find_if(slots_.begin(), slots_.end(), [&](const DeviceSlot& s) { return s.name == wanted; });
+      if (it == slots_.end()) {
+        std::vector<std::string> names;
+        for (const DeviceSlot& s : slots_) names.push_back(s.name);
+        return absl::InvalidArgumentError(absl::StrCat("devices: expected one of ", absl::StrJoin(names, ", "),
+                                                       ", found '", wanted, "'"));
+      }
+      if (std::none_of(targets.begin(), targets.end(), [&](const DeviceSlot& s) { return s.name == wanted; })) {
+        targets.push_back(*it);
+      }
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (models_.count(name) > 0 || loading_.contains(name)) {
+      return absl::AlreadyExistsError(absl::StrCat("name: a model named '", name, "' is already loaded"));
+    }
+    loading_.insert(name);
+  }
+  Entry entry;
+  absl::Status status;
+  std::string used_config;
+  for (const DeviceSlot& slot : targets) {
+    absl::StatusOr<model::LoadedModel> loaded = model::LoadModel(checkpoint_path, config_path, overrides, slot.device);
+    if (!loaded.ok()) {
+      status = absl::Status(loaded.status().code(), absl::StrCat("checkpoint_path: ", loaded.status().message()));
+      break;
+    }
+    used_config = loaded->config_path;
+    entry.replicas[slot.name] = std::shared_ptr<const model::RecurrentModel>(std::move(loaded->model));
+  }
+  absl::MutexLock lock(&mu_);
+  loading_.erase(name);
+  if (!status.ok()) return status;
+
+  const model::RecurrentModel& any = *entry.replicas.begin()->second;
+  const model::ModelConfig& c = any.config();
+  v1::ModelInfo& info = entry.info;
+  info.set_name(name);
+  info.set_checkpoint_path(checkpoint_path);
+  info.set_config_path(used_config);
+  for (const std::string& o : overrides) info.add_overrides(o);
+  for (const DeviceSlot& slot : targets) info.add_devices(slot.name);
+  info.set_arch(c.arch_name);
+  info.set_seq_len(c.seq_len);
+  info.set_vocab_size(c.vocab_size);
+  info.set_num_puzzle_identifiers(c.num_puzzle_identifiers);
+  info.set_puzzle_positions(c.puzzle_positions());
+  info.set_halt_max_steps(c.halt_max_steps);
+  info.set_updates_per_segment(c.updates_per_segment());
+  info.set_forward_dtype(c.forward_dtype);
+  // Accounted per replica as the checkpoint's size: the state dict is the
+  // weights (upstream stores float32; a bfloat16 replica holds about half).
+  std::error_code error;
+  const auto file_bytes = std::filesystem::file_size(checkpoint_path, error);
+  info.set_parameter_bytes(error ? 0 : static_cast<int64_t>(file_bytes));
+  models_[name] = std::move(entry);
+  PublishMemory();
+  return models_[name].info;
+}
+
+absl::Status ModelRegistry::Remove(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  if (models_.erase(name) == 0) return absl::NotFoundError(absl::StrCat("name: no model named '", name, "' is loaded"));
+  PublishMemory();
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const model::RecurrentModel> ModelRegistry::Find(const std::string& name,
+                                                                 const std::string& device) const {
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) return nullptr;
+  auto replica = it->second.replicas.find(device);
+  return replica == it->second.replicas.end() ? nullptr : replica->second;
+}
+
+std::shared_ptr<const model::RecurrentModel> ModelRegistry::FindAny(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(name);
+  return it == models_.end() || it->second.replicas.empty() ? nullptr : it->second.replicas.begin()->second;
+}
+
+std::vector<v1::ModelInfo> ModelRegistry::List() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::ModelInfo> result;
+  for (const auto& [name, entry] : models_) result.push_back(entry.info);
+  return result;
+}
+
+std::vector<std::string> ModelRegistry::Names() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> result;
+  for (const auto& [name, entry] : models_) result.push_back(name);
+  return result;
+}
+
+void ModelRegistry::PublishMemory() {
+  if (metrics_ == nullptr) return;
+  for (const DeviceSlot& slot : slots_) {
+    double bytes = 0;
+    for (const auto& [name, entry] : models_) {
+      if (entry.replicas.count(slot.name) > 0) bytes += static_cast<double>(entry.info.parameter_bytes());
+    }
+    metrics_->SetDeviceMemory(slot.name, bytes);
+  }
+  metrics_->SetModelsLoaded(static_cast<double>(models_.size()));
+}
+
+}  // namespace rrm::server

@@ -1,0 +1,44 @@
+#include "server/record_proto.h"
+
+namespace rrm::server {
+
+v1::ExampleRecord RecordToProto(const measure::ExampleRecord& r) {
+  v1::ExampleRecord p;
+  p.set_job_id(r.job_id);
+  p.set_example_index(r.example_index);
+  p.set_puzzle_id(r.puzzle_id);
+  p.set_restart(r.restart);
+  p.set_restart_kind(r.restart_kind);
+  p.set_seed(r.seed);
+  p.set_givens(r.givens);
+  p.set_updates_per_segment(r.updates_per_segment);
+  for (const measure::SegmentRecord& s : r.segments) {
+    v1::SegmentRecord* q = p.add_segments();
+    q->set_index(s.index);
+    q->set_correct(s.correct);
+    q->set_token_accuracy(s.token_accuracy);
+    q->set_halt_confidence(s.halt_confidence);
+    q->set_q_halt_logit(s.q_halt_logit);
+    q->set_q_continue_logit(s.q_continue_logit);
+    q->set_flips(s.flips);
+    q->set_displacement_h(s.displacement_h);
+    q->set_displacement_l(s.displacement_l);
+    q->set_displacement_joint(s.displacement_joint);
+    q->mutable_lyapunov_increments()->Add(s.lyapunov_increments.begin(), s.lyapunov_increments.end());
+  }
+  p.mutable_lyapunov()->Add(r.lyapunov.begin(), r.lyapunov.end());
+  p.mutable_lyapunov_sd()->Add(r.lyapunov_sd.begin(), r.lyapunov_sd.end());
+  p.set_lyapunov_method(r.lyapunov_method);
+  p.mutable_lyapunov_window()->Add(r.lyapunov_window.begin(), r.lyapunov_window.end());
+  p.set_lyapunov_window_segments(r.lyapunov_window_segments);
+  p.set_lyapunov_iterations(r.lyapunov_iterations);
+  p.set_correct(r.correct);
+  p.set_first_correct_segment(r.first_correct_segment);
+  p.mutable_prediction()->Add(r.prediction.begin(), r.prediction.end());
+  p.set_device(r.device);
+  p.set_compute_seconds(r.compute_seconds);
+  p.set_error(r.error);
+  return p;
+}
+
+}  // namespace rrm::server
