@@ -6,3 +6,5 @@ scripts/build.sh
 # Tests use 1 intra-op thread per process so parallel ctest jobs do not oversubscribe.
 export OMP_NUM_THREADS=1
 ctest --test-dir build --output-on-failure -j "${JOBS:-2}"
+# The Python client against a real rrmd from this build.
+RRM_BUILD_DIR=build /usr/bin/python3 -m pytest -q tests/python

@@ -5,6 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "core/analysis/analysis.h"
+#include "server/analysis_proto.h"
+#include "server/record_proto.h"
 
 namespace rrm::server {
 namespace {
@@ -224,8 +227,35 @@ grpc::ServerUnaryReactor* DynamicsService::CancelJob(grpc::CallbackServerContext
 
 grpc::ServerUnaryReactor* DynamicsService::Analyze(grpc::CallbackServerContext* context,
                                                    const v1::AnalyzeRequest* request, v1::AnalyzeResponse* response) {
-  return Unary(context, "Analyze", [&](const std::string&) {
-    return absl::UnimplementedError("Analyze: reserved for the analysis report (SPEC §5), not served yet");
+  return Unary(context, "Analyze", [&](const std::string&) -> absl::Status {
+    // The job's state before its records: a job that finishes in between is
+    // analysed as stored and reported as incomplete, never the other way round.
+    absl::StatusOr<v1::Job> job = jobs_->Get(request->job_id());
+    if (!job.ok()) return job.status();
+    absl::StatusOr<analysis::AnalysisParameters> parameters = AnalysisParametersFromProto(request->parameters());
+    if (!parameters.ok()) return parameters.status();
+    std::vector<measure::ExampleRecord> records;
+    for (int64_t from = 0;;) {
+      absl::StatusOr<std::vector<v1::ExampleRecord>> chunk = jobs_->store()->Read(request->job_id(), from, 1024);
+      if (!chunk.ok()) return chunk.status();
+      if (chunk->empty()) break;
+      from += static_cast<int64_t>(chunk->size());
+      for (const v1::ExampleRecord& r : *chunk) records.push_back(RecordFromProto(r));
+    }
+    absl::StatusOr<analysis::Report> report = analysis::Analyze(records, *parameters);
+    if (!report.ok()) return report.status();
+    *response = ReportToProto(*report);
+    response->set_job_id(request->job_id());
+    response->set_job_state(job->state());
+    const bool finished = job->state() == v1::JOB_STATE_SUCCEEDED || job->state() == v1::JOB_STATE_FAILED ||
+                          job->state() == v1::JOB_STATE_CANCELLED;
+    response->set_complete(finished);
+    if (!finished) {
+      response->set_note(absl::StrCat("job ", request->job_id(), " is ", v1::JobState_Name(job->state()),
+                                      ": analysed the ", records.size(), " of ", job->total_records(),
+                                      " records stored so far"));
+    }
+    return absl::OkStatus();
   });
 }
 

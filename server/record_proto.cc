@@ -41,4 +41,44 @@ v1::ExampleRecord RecordToProto(const measure::ExampleRecord& r) {
   return p;
 }
 
+measure::ExampleRecord RecordFromProto(const v1::ExampleRecord& p) {
+  measure::ExampleRecord r;
+  r.job_id = p.job_id();
+  r.example_index = p.example_index();
+  r.puzzle_id = p.puzzle_id();
+  r.restart = p.restart();
+  r.restart_kind = p.restart_kind();
+  r.seed = p.seed();
+  r.givens = p.givens();
+  r.updates_per_segment = p.updates_per_segment();
+  r.segments.reserve(p.segments_size());
+  for (const v1::SegmentRecord& q : p.segments()) {
+    measure::SegmentRecord& s = r.segments.emplace_back();
+    s.index = q.index();
+    s.correct = q.correct();
+    s.token_accuracy = q.token_accuracy();
+    s.halt_confidence = q.halt_confidence();
+    s.q_halt_logit = q.q_halt_logit();
+    s.q_continue_logit = q.q_continue_logit();
+    s.flips = q.flips();
+    s.displacement_h = q.displacement_h();
+    s.displacement_l = q.displacement_l();
+    s.displacement_joint = q.displacement_joint();
+    s.lyapunov_increments.assign(q.lyapunov_increments().begin(), q.lyapunov_increments().end());
+  }
+  r.lyapunov.assign(p.lyapunov().begin(), p.lyapunov().end());
+  r.lyapunov_sd.assign(p.lyapunov_sd().begin(), p.lyapunov_sd().end());
+  r.lyapunov_method = p.lyapunov_method();
+  r.lyapunov_window.assign(p.lyapunov_window().begin(), p.lyapunov_window().end());
+  r.lyapunov_window_segments = p.lyapunov_window_segments();
+  r.lyapunov_iterations = p.lyapunov_iterations();
+  r.correct = p.correct();
+  r.first_correct_segment = p.first_correct_segment();
+  r.prediction.assign(p.prediction().begin(), p.prediction().end());
+  r.device = p.device();
+  r.compute_seconds = p.compute_seconds();
+  r.error = p.error();
+  return r;
+}
+
 }  // namespace rrm::server

@@ -1,6 +1,7 @@
-// The one conversion from the core's record (core/measure/record.h) to the
-// wire message rrm.v1.ExampleRecord (SPEC §4). Field for field; no defaults
-// are invented here.
+// The one conversion between the core's record (core/measure/record.h) and
+// the wire message rrm.v1.ExampleRecord (SPEC §4), both ways. Field for field;
+// no defaults are invented here. Also linked by the C++ client (rrmctl), as
+// the small library rrm_wire (server/CMakeLists.txt).
 //
 // Thread safety: a pure function.
 #ifndef RRM_SERVER_RECORD_PROTO_H_
@@ -12,6 +13,10 @@
 namespace rrm::server {
 
 v1::ExampleRecord RecordToProto(const measure::ExampleRecord& record);
+
+// The inverse: RecordFromProto(RecordToProto(r)) == r for every r. Used where
+// the core reads wire records (the Analyze RPC, rrmctl's JSONL and report).
+measure::ExampleRecord RecordFromProto(const v1::ExampleRecord& record);
 
 }  // namespace rrm::server
 

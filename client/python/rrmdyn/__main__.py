@@ -1,0 +1,383 @@
+"""python3 -m rrmdyn: the rrmd command line from Python (mirrors rrmctl).
+
+Exit codes (as rrmctl): 0 ok, 1 other (submit --wait: the job did not
+succeed), 2 usage, 3 rrmd unavailable, 4 not found (job, model, local file),
+5 refused (invalid argument, failed precondition, permission, authentication,
+resource exhausted; the server's message is printed).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+
+class UsageError(Exception):
+    """Exit 2, as rrmctl: a bad flag value or an unreadable --token_file."""
+
+
+def _read_sudoku_file(path):
+    """81-character lines ('.'/'0' blank), optionally ',solution'; or the
+    upstream CSV `source,question,answer,rating` (header skipped)."""
+    puzzles, solutions, ids = [], [], []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#") or line.startswith("source,"):
+                continue
+            fields = [x.strip() for x in line.split(",")]
+            if len(fields) >= 3:
+                ids.append(fields[0] or str(len(puzzles)))
+                puzzles.append(fields[1])
+                solutions.append(fields[2])
+            else:
+                ids.append("%s:%d" % (os.path.basename(path), number))
+                puzzles.append(fields[0])
+                solutions.append(fields[1] if len(fields) > 1 else "")
+    if not any(solutions):
+        solutions = None
+    elif not all(solutions):
+        raise ValueError("%s: some lines have a solution and some not; expected all or none" % path)
+    return puzzles, solutions, ids
+
+
+def _read_maze_file(path):
+    """n×n grids over '# SGo' separated by blank lines; a grid with 'o' is the
+    solution of the grid before it."""
+    grids, current = [], []
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.strip() == "":
+                if current:
+                    grids.append("\n".join(current))
+                    current = []
+            else:
+                current.append(line)
+    if current:
+        grids.append("\n".join(current))
+    puzzles, solutions = [], []
+    for g in grids:
+        if "o" in g and puzzles and len(solutions) < len(puzzles):
+            solutions.append(g)
+        else:
+            if solutions and len(solutions) < len(puzzles):
+                raise ValueError("%s: grid %d has no solution while others do" % (path, len(puzzles)))
+            puzzles.append(g)
+    if solutions and len(solutions) != len(puzzles):
+        raise ValueError("%s: %d grids but %d solutions" % (path, len(puzzles), len(solutions)))
+    return puzzles, solutions or None
+
+
+def _client(args):
+    import rrmdyn
+    token = args.token or os.environ.get("RRM_TOKEN")
+    if args.token_file:
+        # As rrmctl: the first line; `name:token` sends the token.
+        try:
+            with open(args.token_file) as f:
+                line = f.readline().strip()
+        except OSError as error:
+            raise UsageError("--token_file: %s" % error) from None
+        token = line.split(":", 1)[1] if ":" in line else line
+        if not token:
+            raise UsageError("--token_file %s: expected a token on the first line, found none" % args.token_file)
+    tls = args.tls_ca if args.tls_ca else (True if args.tls else None)
+    return rrmdyn.Client(args.target, token=token, tls=tls, retry_seconds=args.retry_seconds)
+
+
+def _print_json(obj, out=None):
+    (out or sys.stdout).write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def _records_for(args, client_factory):
+    """JOB is a job id on rrmd, or a local JSONL file of records."""
+    import rrmdyn
+    if os.path.isfile(args.job):
+        return rrmdyn.read_jsonl(args.job), None
+    client = client_factory(args)
+    job = client.job(args.job)
+    return list(job.records()), job
+
+
+def cmd_health(args):
+    import grpc
+    from ._stubs import health_pb2, health_pb2_grpc
+    client = _client(args)
+    try:
+        response = health_pb2_grpc.HealthStub(client._channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=client.timeout, metadata=client._metadata())
+    except grpc.RpcError as error:
+        from .errors import from_rpc_error
+        raise from_rpc_error(error) from None
+    name = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    print(name)
+    return 0 if name == "SERVING" else 3
+
+
+def cmd_models(args):
+    for m in _client(args).models():
+        _print_json(m)
+    return 0
+
+
+def cmd_submit(args):
+    import rrmdyn
+    client = _client(args)
+    kwargs = dict(segments=args.segments, lyapunov_k=args.lyapunov_k, seed=args.seed,
+                  tangent_dtype=args.tangent_dtype, restarts=args.restarts, restart_kind=args.restart_kind,
+                  restart_sigma=args.restart_sigma, batch_size=args.batch_size, priority=args.priority,
+                  lyapunov_draws=args.lyapunov_draws, lyapunov_method=args.lyapunov_method,
+                  early_window=args.early_window, idempotency_key=args.idempotency_key,
+                  job_labels=dict(kv.split("=", 1) for kv in args.label))
+    sources = [x for x in (args.sudoku, args.maze, args.data, args.server_data) if x]
+    if len(sources) != 1:
+        print("submit: give exactly one of --sudoku FILE, --maze FILE, --data DIR, --server_data PATH",
+              file=sys.stderr)
+        return 2
+    if args.sudoku:
+        puzzles, solutions, ids = _read_sudoku_file(args.sudoku)
+        if args.limit:
+            puzzles, ids = puzzles[:args.limit], ids[:args.limit]
+            solutions = solutions[:args.limit] if solutions else None
+        job = client.submit(args.model, puzzles, kind="sudoku", solutions=solutions, ids=ids, **kwargs)
+    elif args.maze:
+        puzzles, solutions = _read_maze_file(args.maze)
+        if args.limit:
+            puzzles = puzzles[:args.limit]
+            solutions = solutions[:args.limit] if solutions else None
+        job = client.submit(args.model, puzzles, kind="maze", solutions=solutions, **kwargs)
+    elif args.data:
+        job = client.submit(args.model, args.data, limit=args.limit, **kwargs)
+    else:
+        job = client.submit(args.model, dataset_path=args.server_data, limit=args.limit, **kwargs)
+    print(job.job_id)
+    sys.stdout.flush()
+    if args.wait or args.out:
+        final = job.wait(progress=not args.quiet)
+        if args.out:
+            rrmdyn.write_jsonl(job.records(), args.out)
+        if final["state"] != "JOB_STATE_SUCCEEDED":
+            print("job %s ended %s %s" % (job.job_id, final["state"], final.get("error", "")), file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_status(args):
+    client = _client(args)
+    job = client.job(args.job)
+    if args.wait:
+        status = job.wait(progress=not args.quiet)
+    else:
+        status = job.status()
+    if args.json:
+        _print_json(status)
+    else:
+        from .client import state_name
+        print("%s %s %s/%s records (%s failed) model=%s%s" % (
+            status["job_id"], state_name(status["state"]), status.get("records_stored"),
+            status.get("total_records"), status.get("records_failed"), status.get("model"),
+            (" error=" + status["error"]) if status.get("error") else ""))
+    return 0
+
+
+def cmd_jobs(args):
+    from .client import state_name
+    for j in _client(args).jobs(args.state):
+        print("%s %s %s/%s %s" % (j["job_id"], state_name(j["state"]), j.get("records_stored"),
+                                  j.get("total_records"), j.get("model")))
+    return 0
+
+
+def cmd_records(args):
+    job = _client(args).job(args.job)
+    out = open(args.out, "w") if args.out else sys.stdout
+    try:
+        for record in job.records(from_index=args.from_index):
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+            out.flush()
+    finally:
+        if args.out:
+            out.close()
+    return 0
+
+
+def cmd_cancel(args):
+    status = _client(args).job(args.job).cancel()
+    from .client import state_name
+    print("%s %s" % (status["job_id"], state_name(status["state"])))
+    return 0
+
+
+def cmd_plot(args):
+    from . import plots
+    records, _ = _records_for(args, _client)
+    report = None
+    paths = plots.save_all(records, args.out, report=report)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _parameters(args):
+    """The report's AnalysisParameters from rrmctl's flags and --param NAME=VALUE."""
+    out = {}
+    for name in ("tau", "early_window", "displacement_bins", "lyapunov_method", "restarts"):
+        value = getattr(args, name)
+        if value not in (None, ""):
+            out[name] = value
+    if args.bootstrap is not None and args.bootstrap >= 0:
+        out["bootstrap"] = args.bootstrap
+    if args.bootstrap_seed:
+        out["seed"] = args.bootstrap_seed
+    for kv in args.param:
+        if "=" not in kv:
+            raise UsageError("--param: expected NAME=VALUE, found %r" % kv)
+        k, v = kv.split("=", 1)
+        out[k] = v
+    return out
+
+
+def cmd_report(args):
+    from . import report as report_module
+    client = _client(args)
+    job = client.job(args.job)
+    report = job.report(**_parameters(args))
+    if args.html:
+        records = list(job.records())
+        page = report_module.to_html(report, records, title="rrm-dynamics report: job %s" % job.job_id)
+        with open(args.html, "w") as f:
+            f.write(page)
+        print(args.html)
+    elif args.json:
+        sys.stdout.write(report_module.to_json(report) + "\n")
+    else:
+        if report.get("note"):
+            print("note: " + report["note"], file=sys.stderr)
+        sys.stdout.write(report.get("table") or report_module.to_json(report) + "\n")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python3 -m rrmdyn", description=__doc__.split("\n")[0])
+    parser.add_argument("--target", default=os.environ.get("RRM_TARGET", DEFAULT_TARGET),
+                        help="rrmd address host:port (env RRM_TARGET; default %(default)s)")
+    parser.add_argument("--token", default=None, help="bearer token for rrmd --auth_tokens (env RRM_TOKEN)")
+    parser.add_argument("--token_file", default=None, help="file holding the bearer token")
+    parser.add_argument("--tls", action="store_true", help="TLS with the system's root certificates")
+    parser.add_argument("--tls_ca", default=None, help="PEM CA certificate for TLS (implies --tls)")
+    parser.add_argument("--retry_seconds", type=float, default=60.0,
+                        help="how long a record stream keeps reconnecting (default %(default)s)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("health", help="prints SERVING (exit 0) or fails with 3")
+    p.set_defaults(fn=cmd_health)
+
+    p = sub.add_parser("models", help="list the loaded models")
+    p.set_defaults(fn=cmd_models)
+
+    p = sub.add_parser("submit", help="submit a job; prints its id")
+    p.add_argument("--model", required=True)
+    p.add_argument("--sudoku", metavar="FILE", help="81-character lines (,solution optional) or upstream CSV")
+    p.add_argument("--maze", metavar="FILE", help="n x n grids over '# SGo', blank-line separated")
+    p.add_argument("--data", metavar="DIR", help="local upstream dataset folder (root: test/), sent as tokens")
+    p.add_argument("--server_data", "--dataset_path", dest="server_data", metavar="PATH",
+                   help="dataset folder on the server (under its --data_root)")
+    p.add_argument("--limit", type=int, default=0, help="first N puzzles only (0 = all)")
+    p.add_argument("--segments", type=int, default=0, help="T (0 = the checkpoint's halt_max_steps)")
+    p.add_argument("--lyapunov_k", type=int, default=0, help="top-k Lyapunov exponents (0 = trajectory only)")
+    p.add_argument("--lyapunov_draws", type=int, default=0)
+    p.add_argument("--lyapunov_method", default="", help="qr (default) | propagator")
+    p.add_argument("--early_window", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tangent_dtype", default="", help="float32 (default) | float64")
+    p.add_argument("--restarts", type=int, default=1, help="runs per puzzle R")
+    p.add_argument("--restart_kind", default="none", help="none | symmetry | init_noise | step_noise")
+    p.add_argument("--restart_sigma", type=float, default=0.0)
+    p.add_argument("--batch_size", type=int, default=0)
+    p.add_argument("--priority", type=int, default=0)
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--idempotency_key", default="")
+    p.add_argument("--wait", action="store_true", help="wait for the job (progress on stderr)")
+    p.add_argument("--out", metavar="FILE", help="wait, then write the records as JSONL")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(fn=cmd_submit)
+
+    p = sub.add_parser("status", help="a job's state and progress")
+    p.add_argument("job")
+    p.add_argument("--json", action="store_true", help="the whole Job message as JSON")
+    p.add_argument("--wait", action="store_true", help="wait until the job ends")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(fn=cmd_status)
+
+    p = sub.add_parser("jobs", help="list jobs")
+    p.add_argument("--state", default=None, help="queued | running | succeeded | failed | cancelled")
+    p.set_defaults(fn=cmd_jobs)
+
+    p = sub.add_parser("records", help="stream a job's records as JSONL (follows a running job, resumes)")
+    p.add_argument("job")
+    p.add_argument("--from", dest="from_index", type=int, default=0, help="first stream index")
+    p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(fn=cmd_records)
+
+    p = sub.add_parser("cancel", help="cancel a job (its stored records stay)")
+    p.add_argument("job")
+    p.set_defaults(fn=cmd_cancel)
+
+    p = sub.add_parser("plot", help="write the plots of a job (or a records .jsonl file) as PNGs")
+    p.add_argument("job", help="job id, or a local JSONL file of records")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.set_defaults(fn=cmd_plot)
+
+    p = sub.add_parser("report", help="the SPEC §5 report (Analyze RPC): table, --json, --html")
+    p.add_argument("job")
+    p.add_argument("--html", metavar="FILE", help="one self-contained HTML page: tables + plots (base64 PNGs)")
+    p.add_argument("--json", action="store_true", help="print the report JSON (docs/analysis.md) instead of the table")
+    p.add_argument("--tau", type=float, default=None, help="settling threshold on d_T (default: p95 of successes)")
+    p.add_argument("--early_window", type=int, default=None, help="early window w (default 4)")
+    p.add_argument("--bootstrap", type=int, default=-1, help="replicates per CI (-1 = 1000; 0 = no CIs)")
+    p.add_argument("--bootstrap_seed", type=int, default=0)
+    p.add_argument("--displacement_bins", type=int, default=None, help="d_T quantile bins (default 10)")
+    p.add_argument("--restarts", type=int, default=None, help="runs per puzzle for the restart analysis")
+    p.add_argument("--lyapunov_method", default=None, help="qr | propagator")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="any AnalysisParameters field")
+    p.set_defaults(fn=cmd_report)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on usage errors
+    try:
+        import rrmdyn
+    except ImportError as error:
+        print("rrmdyn: %s" % error, file=sys.stderr)
+        return 1
+    try:
+        return args.fn(args)
+    except UsageError as error:
+        print("rrmdyn: %s" % error, file=sys.stderr)
+        return 2
+    except rrmdyn.RrmError as error:
+        print("rrmdyn: %s" % error, file=sys.stderr)
+        return error.exit_code
+    except FileNotFoundError as error:
+        print("rrmdyn: NOT_FOUND: %s" % error, file=sys.stderr)
+        return 4
+    except ValueError as error:
+        # Puzzles or flags refused before anything was sent.
+        print("rrmdyn: INVALID_ARGUMENT: %s" % error, file=sys.stderr)
+        return 5
+    except OSError as error:
+        print("rrmdyn: %s" % error, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+// rrmctl end to end: the real rrmctl binary against a real rrmd on loopback
+// (tests/server/rrmd_process.h), checked by exit code, stdout and stderr as a
+// shell script would see them.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "core/measure/record_json.h"
+#include "server/record_proto.h"
+#include "tests/server/rrmd_process.h"
+
+namespace rrm::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kRrmctl = std::string(RRM_BINARY_DIR) + "/bin/rrmctl";
+const std::string kModelFlag = "--model=trm=" + kFixtures + "/trm_mlpt/step_0";
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+Result Rrmctl(const std::vector<std::string>& args) {
+  static int calls = 0;
+  const std::string base = ::testing::TempDir() + "/rrmctl_" + std::to_string(::getpid()) + "_" + std::to_string(++calls);
+  std::string command = Quote(kRrmctl);
+  for (const std::string& a : args) command += " " + Quote(a);
+  command += " >" + Quote(base + ".out") + " 2>" + Quote(base + ".err") + " </dev/null";
+  const int status = std::system(command.c_str());
+  Result run;
+  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  run.out = ReadText(base + ".out");
+  run.err = ReadText(base + ".err");
+  return run;
+}
+
+std::string WriteSudokuFile(const std::string& dir, int copies) {
+  const std::string path = dir + "/sudoku_" + std::to_string(copies) + ".txt";
+  std::ofstream out(path);
+  for (int i = 0; i < copies; ++i) out << kSudoku << "," << kSudokuSolution << "\n";
+  return path;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  return lines;
+}
+
+TEST(Rrmctl, SubmitWaitRecordsReportStatusAndCancel) {
+  const std::string dir = TempFolder("rrmctl_main");
+  RrmdProcess rrmd(dir + "/data", {kModelFlag});
+  std::string failure;
+  ASSERT_TRUE(rrmd.Start(&failure)) << failure;
+  const std::string target = "--target=" + rrmd.address();
+
+  Result health = Rrmctl({target, "health"});
+  EXPECT_EQ(health.code, 0) << health.err;
+  EXPECT_EQ(health.out, "SERVING\n");
+  Result models = Rrmctl({target, "models"});
+  EXPECT_EQ(models.code, 0) << models.err;
+  EXPECT_THAT(models.out, HasSubstr("trm"));
+
+  // submit --wait: the job id alone on stdout, plain progress lines on stderr.
+  const int kExamples = 8;
+  Result submit = Rrmctl({target, "submit", "--model=trm", "--sudoku=" + WriteSudokuFile(dir, kExamples),
+                       "--segments=3", "--batch_size=4", "--lyapunov_k=1", "--wait"});
+  ASSERT_EQ(submit.code, 0) << submit.err;
+  const std::string job_id(absl::StripTrailingAsciiWhitespace(submit.out));
+  ASSERT_EQ(Lines(submit.out).size(), 1u) << submit.out;
+  EXPECT_THAT(job_id, ::testing::StartsWith("j-"));
+  EXPECT_THAT(submit.err, HasSubstr("SUCCEEDED"));
+
+  Result status = Rrmctl({target, "status", job_id});
+  EXPECT_EQ(status.code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("SUCCEEDED"));
+  Result jobs = Rrmctl({target, "jobs"});
+  EXPECT_THAT(jobs.out, HasSubstr(job_id));
+
+  // records (JSONL): the SPEC §4 mapping of exactly what the stream carries.
+  const std::string jsonl = dir + "/records.jsonl";
+  Result records = Rrmctl({target, "records", job_id, "--out=" + jsonl});
+  ASSERT_EQ(records.code, 0) << records.err;
+  std::vector<v1::ExampleRecord> streamed;
+  auto stub = rrmd.Stub();
+  ASSERT_TRUE(StreamAll(*stub, job_id, 0, &streamed).ok());
+  const std::vector<std::string> lines = Lines(ReadText(jsonl));
+  ASSERT_EQ(lines.size(), static_cast<size_t>(kExamples));
+  ASSERT_EQ(streamed.size(), lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    absl::StatusOr<measure::ExampleRecord> parsed = measure::RecordFromJson(lines[i]);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(server::RecordToProto(*parsed).SerializeAsString(), streamed[i].SerializeAsString()) << i;
+    EXPECT_EQ(lines[i], measure::RecordToJson(server::RecordFromProto(streamed[i])));
+  }
+  Result tail = Rrmctl({target, "records", job_id, "--from=5"});
+  EXPECT_EQ(Lines(tail.out).size(), 3u);
+
+  Result csv = Rrmctl({target, "records", job_id, "--format=csv"});
+  ASSERT_EQ(csv.code, 0) << csv.err;
+  const std::vector<std::string> rows = Lines(csv.out);
+  ASSERT_EQ(rows.size(), static_cast<size_t>(kExamples + 1));
+  EXPECT_THAT(rows[0], HasSubstr("displacement_joint_1,displacement_joint_2,displacement_joint_3"));
+  EXPECT_THAT(rows[0], HasSubstr("lyapunov_increment_3_1"));
+
+  // report: the decomposition table; offline on the JSONL gives the same bytes.
+  // (The fixture's random weights solve nothing, so the default tau, the p95
+  // of d_T among successes, is absent; --tau gives one.)
+  Result report = Rrmctl({target, "report", job_id, "--tau=0.05"});
+  ASSERT_EQ(report.code, 0) << report.err;
+  EXPECT_THAT(report.out, HasSubstr("Settling and decomposition"));
+  EXPECT_THAT(report.out, HasSubstr("unsettled"));
+  Result offline = Rrmctl({"report", "--records=" + jsonl, "--tau=0.05"});
+  ASSERT_EQ(offline.code, 0) << offline.err;
+  EXPECT_EQ(offline.out, report.out);
+  Result by_default = Rrmctl({target, "report", job_id});
+  EXPECT_EQ(by_default.code, 0) << by_default.err;
+  EXPECT_EQ(by_default.out, Rrmctl({"report", "--records=" + jsonl}).out);
+  Result json = Rrmctl({target, "report", job_id, "--json"});
+  Result offline_json = Rrmctl({"report", "--records=" + jsonl, "--json"});
+  EXPECT_EQ(json.code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr("\"settling\""));
+  EXPECT_EQ(json.out, offline_json.out);
+  Result bad_parameter = Rrmctl({target, "report", job_id, "--tau=-1"});
+  EXPECT_EQ(bad_parameter.code, 5) << bad_parameter.err;
+  EXPECT_THAT(bad_parameter.err, HasSubstr("parameters.tau"));
+  Result unknown = Rrmctl({target, "status", "j-no-such-job"});
+  EXPECT_EQ(unknown.code, 4);
+  EXPECT_THAT(unknown.err, HasSubstr("rrmctl: NOT_FOUND"));
+
+  // cancel: a long job ends CANCELLED; cancelling a finished job is refused (5).
+  Result longer = Rrmctl({target, "submit", "--model=trm", "--sudoku=" + WriteSudokuFile(dir, 200), "--segments=16",
+                       "--batch_size=2"});
+  ASSERT_EQ(longer.code, 0) << longer.err;
+  const std::string long_id(absl::StripTrailingAsciiWhitespace(longer.out));
+  Result cancel = Rrmctl({target, "cancel", long_id});
+  EXPECT_EQ(cancel.code, 0) << cancel.err;
+  EXPECT_THAT(cancel.out, HasSubstr("CANCELLED"));
+  Result again = Rrmctl({target, "cancel", job_id});
+  EXPECT_EQ(again.code, 5);
+  EXPECT_THAT(again.err, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_EQ(rrmd.Terminate(), 0) << rrmd.log();
+}
+
+TEST(Rrmctl, WrongTokenIsExitCode5WithTheServersMessage) {
+  const std::string dir = TempFolder("rrmctl_auth");
+  {
+    std::ofstream(dir + "/tokens") << "alice:right-token\n";
+    std::ofstream(dir + "/right") << "right-token\n";
+    std::ofstream(dir + "/wrong") << "wrong-token\n";
+  }
+  RrmdProcess rrmd(dir + "/data", {kModelFlag, "--auth_tokens=" + dir + "/tokens"});
+  std::string failure;
+  ASSERT_TRUE(rrmd.Start(&failure)) << failure;
+  const std::string target = "--target=" + rrmd.address();
+  Result wrong = Rrmctl({target, "--token_file=" + dir + "/wrong", "jobs"});
+  EXPECT_EQ(wrong.code, 5);
+  EXPECT_THAT(wrong.err, HasSubstr("rrmctl: UNAUTHENTICATED"));
+  Result none = Rrmctl({target, "models"});
+  EXPECT_EQ(none.code, 5);
+  Result right = Rrmctl({target, "--token_file=" + dir + "/right", "models"});
+  EXPECT_EQ(right.code, 0) << right.err;
+  // The server's own `name:token` file works as the client's token file too.
+  Result same_file = Rrmctl({target, "--token_file=" + dir + "/tokens", "jobs"});
+  EXPECT_EQ(same_file.code, 0) << same_file.err;
+  Result missing = Rrmctl({target, "--token_file=" + dir + "/absent", "jobs"});
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_EQ(rrmd.Terminate(), 0) << rrmd.log();
+}
+
+TEST(Rrmctl, BadInputAndUsageHaveTheirExitCodes) {
+  const std::string dir = TempFolder("rrmctl_bad");
+  const std::string bad = dir + "/bad.txt";
+  std::ofstream(bad) << kSudoku << "\n" << kSudoku.substr(0, 80) << "\n";
+  // Read locally before anything is sent: no server needed for the verdict.
+  Result bad_line = Rrmctl({"--target=127.0.0.1:1", "submit", "--model=trm", "--sudoku=" + bad});
+  EXPECT_EQ(bad_line.code, 5);
+  EXPECT_THAT(bad_line.err, HasSubstr("line 2"));
+  EXPECT_THAT(bad_line.err, ::testing::StartsWith("rrmctl: INVALID_ARGUMENT"));
+  Result missing = Rrmctl({"submit", "--model=trm", "--sudoku=" + dir + "/absent.txt"});
+  EXPECT_EQ(missing.code, 4) << missing.err;
+
+  EXPECT_EQ(Rrmctl({"frobnicate"}).code, 2);
+  EXPECT_EQ(Rrmctl({}).code, 2);
+  Result flag = Rrmctl({"--no_such_flag", "jobs"});
+  EXPECT_EQ(flag.code, 2);
+  EXPECT_THAT(flag.err, HasSubstr("unknown flag --no_such_flag"));
+  EXPECT_EQ(Rrmctl({"records", "j-1", "--from=abc"}).code, 2);
+  EXPECT_EQ(Rrmctl({"records", "j-1", "--format=xml"}).code, 2);
+  EXPECT_EQ(Rrmctl({"status"}).code, 2);
+  EXPECT_EQ(Rrmctl({"submit", "--model=trm"}).code, 2);
+  Result help = Rrmctl({"--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_THAT(help.out, HasSubstr("exit codes"));
+
+  Result down = Rrmctl({"--target=127.0.0.1:" + std::to_string(FreePort()), "--deadline_seconds=2", "jobs"});
+  EXPECT_EQ(down.code, 3) << down.err;
+  EXPECT_THAT(down.err, HasSubstr("unavailable"));
+
+  Result offline_missing = Rrmctl({"report", "--records=" + dir + "/absent.jsonl"});
+  EXPECT_EQ(offline_missing.code, 4);
+}
+
+}  // namespace
+}  // namespace rrm::testing
