@@ -222,24 +222,31 @@ torch::Tensor RecurrentModel::RunLevel(const Level& level, torch::Tensor hidden,
 }
 
 void RecurrentModel::HrmSegment(JointState& x, const torch::Tensor& e, const UpdateHook& hook,
-                                const std::optional<RotaryTable>& rotary) const {
+                                const std::optional<RotaryTable>& rotary, bool one_step_gradient) const {
   // Upstream hrm_act_v1: H_cycles·L_cycles − 1 L-updates and H_cycles − 1
   // H-updates without grad, then one more L- and H-update; the same sequence.
   for (int64_t h = 0; h < config_.H_cycles; ++h) {
+    const bool last_cycle = h == config_.H_cycles - 1;
     for (int64_t l = 0; l < config_.L_cycles; ++l) {
+      std::optional<torch::NoGradGuard> no_grad;
+      if (one_step_gradient && !(last_cycle && l == config_.L_cycles - 1)) no_grad.emplace();
       x.z_L = RunLevel(L_level_, x.z_L, AddToPrimal(x.z_H, e, dtype_), rotary);
       if (hook) hook(x);
     }
+    std::optional<torch::NoGradGuard> no_grad;
+    if (one_step_gradient && !last_cycle) no_grad.emplace();
     x.z_H = RunLevel(H_level_, x.z_H, x.z_L, rotary);
     if (hook) hook(x);
   }
 }
 
 void RecurrentModel::TrmSegment(JointState& x, const torch::Tensor& e, const UpdateHook& hook,
-                                const std::optional<RotaryTable>& rotary) const {
+                                const std::optional<RotaryTable>& rotary, bool one_step_gradient) const {
   // Upstream trm: H_cycles × (L_cycles × z_L ← L(z_L, z_H + e); z_H ← L(z_H, z_L)),
-  // one network for both states.
+  // one network for both states; in training the first H_cycles − 1 cycles run without grad.
   for (int64_t h = 0; h < config_.H_cycles; ++h) {
+    std::optional<torch::NoGradGuard> no_grad;
+    if (one_step_gradient && h < config_.H_cycles - 1) no_grad.emplace();
     for (int64_t l = 0; l < config_.L_cycles; ++l) {
       x.z_L = RunLevel(L_level_, x.z_L, AddToPrimal(x.z_H, e, dtype_), rotary);
       if (hook) hook(x);
@@ -249,16 +256,61 @@ void RecurrentModel::TrmSegment(JointState& x, const torch::Tensor& e, const Upd
   }
 }
 
+std::optional<RotaryTable> RecurrentModel::Rotary(int64_t positions) const {
+  if (config_.pos_encodings != "rope") return std::nullopt;
+  return MakeRotaryTable(positions, config_.head_dim(), config_.rope_theta, device_);
+}
+
 void RecurrentModel::Segment(JointState& state, const torch::Tensor& e, const UpdateHook& hook) const {
-  std::optional<RotaryTable> rotary;
-  if (config_.pos_encodings == "rope") {
-    rotary = MakeRotaryTable(state.z_H.size(2), config_.head_dim(), config_.rope_theta, device_);
-  }
+  const std::optional<RotaryTable> rotary = Rotary(state.z_H.size(2));
   if (config_.family == Family::kHrm) {
     HrmSegment(state, e, hook, rotary);
   } else {
     TrmSegment(state, e, hook, rotary);
   }
+}
+
+void RecurrentModel::TrainingSegment(JointState& state, const torch::Tensor& e) const {
+  const std::optional<RotaryTable> rotary = Rotary(state.z_H.size(2));
+  if (config_.family == Family::kHrm) {
+    HrmSegment(state, e, nullptr, rotary, /*one_step_gradient=*/true);
+  } else {
+    TrmSegment(state, e, nullptr, rotary, /*one_step_gradient=*/true);
+  }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> RecurrentModel::NamedWeights() const {
+  // Upstream module order: the inner module's own buffers, then embed_tokens,
+  // lm_head, q_head, puzzle_emb, embed_pos, H_level (HRM), L_level.
+  std::vector<std::pair<std::string, torch::Tensor>> weights = {
+      {"inner.H_init", H_init_},
+      {"inner.L_init", L_init_},
+      {"inner.embed_tokens.embedding_weight", embed_tokens_},
+      {"inner.lm_head.weight", lm_head_},
+      {"inner.q_head.weight", q_head_weight_},
+      {"inner.q_head.bias", q_head_bias_},
+  };
+  if (puzzle_emb_.defined()) weights.emplace_back("inner.puzzle_emb.weights", puzzle_emb_);
+  if (embed_pos_.defined()) weights.emplace_back("inner.embed_pos.embedding_weight", embed_pos_);
+  auto add_level = [&](const std::string& name, const Level& level) {
+    for (size_t i = 0; i < level.size(); ++i) {
+      const std::string prefix = absl::StrCat("inner.", name, ".layers.", i, ".");
+      const Block& block = level[i];
+      if (block.attention.has_value()) {
+        weights.emplace_back(prefix + "self_attn.qkv_proj.weight", block.attention->qkv);
+        weights.emplace_back(prefix + "self_attn.o_proj.weight", block.attention->out);
+      }
+      if (block.mlp_t.has_value()) {
+        weights.emplace_back(prefix + "mlp_t.gate_up_proj.weight", block.mlp_t->gate_up);
+        weights.emplace_back(prefix + "mlp_t.down_proj.weight", block.mlp_t->down);
+      }
+      weights.emplace_back(prefix + "mlp.gate_up_proj.weight", block.mlp.gate_up);
+      weights.emplace_back(prefix + "mlp.down_proj.weight", block.mlp.down);
+    }
+  };
+  if (config_.family == Family::kHrm) add_level("H_level", H_level_);
+  add_level("L_level", L_level_);
+  return weights;
 }
 
 Readout RecurrentModel::ReadOut(const torch::Tensor& z_H) const {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -75,6 +76,20 @@ class RecurrentModel {
 
   Readout ReadOut(const torch::Tensor& z_H) const;
 
+  // ---- Training support (core/train); measurement never needs these. ----
+
+  // Every weight with its state-dict name as Create() reads it (`inner.…`), in
+  // upstream's state_dict() order. The tensors are the model's own (not
+  // copies): in-place updates, e.g. requires_grad_() and an optimizer step,
+  // change the model. Not while another thread runs the model.
+  std::vector<std::pair<std::string, torch::Tensor>> NamedWeights() const;
+
+  // One segment as upstream's *training* forward runs it: the same updates
+  // and values as Segment(), but all except the last H cycle (TRM) or except
+  // the last L and H update (HRM) run under torch::NoGradGuard, so autograd
+  // sees only the last cycle (upstream's 1-step gradient approximation).
+  void TrainingSegment(JointState& state, const torch::Tensor& e) const;
+
  private:
   struct Block {
     std::optional<AttentionWeights> attention;  // absent for TRM mlp_t
@@ -90,10 +105,12 @@ class RecurrentModel {
                          const std::optional<RotaryTable>& rotary) const;
   torch::Tensor RunBlock(const Block& block, torch::Tensor hidden,
                          const std::optional<RotaryTable>& rotary) const;
+  // `one_step_gradient`: see TrainingSegment().
   void HrmSegment(JointState& state, const torch::Tensor& e, const UpdateHook& hook,
-                  const std::optional<RotaryTable>& rotary) const;
+                  const std::optional<RotaryTable>& rotary, bool one_step_gradient = false) const;
   void TrmSegment(JointState& state, const torch::Tensor& e, const UpdateHook& hook,
-                  const std::optional<RotaryTable>& rotary) const;
+                  const std::optional<RotaryTable>& rotary, bool one_step_gradient = false) const;
+  std::optional<RotaryTable> Rotary(int64_t positions) const;
 
   const ModelConfig config_;
   const torch::Device device_;
