@@ -7,44 +7,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "core/common/json_text.h"
 
 namespace rrm::analysis {
 namespace {
 
 // ---------------------------------------------------------------- JSON
-
-void AppendJsonString(const std::string& value, std::string* out) {
-  out->push_back('"');
-  for (unsigned char c : value) {
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        if (c < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-          out->append(escaped);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
-}
-
-void AppendJsonDouble(double value, std::string* out) {
-  if (std::isnan(value)) {
-    out->append("\"NaN\"");
-  } else if (std::isinf(value)) {
-    out->append(value > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-  } else {
-    char buffer[32];
-    auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);  // shortest round trip
-    out->append(buffer, result.ptr);
-  }
-}
 
 // Builds one object; members are separated by commas in call order.
 class Json {

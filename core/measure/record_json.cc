@@ -10,44 +10,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/json_text.h"
 #include "core/common/status.h"
 
 namespace rrm::measure {
 namespace {
-
-void AppendDouble(double value, std::string* out) {
-  if (std::isnan(value)) {
-    out->append("\"NaN\"");
-  } else if (std::isinf(value)) {
-    out->append(value > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-  } else {
-    char buffer[32];
-    auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);  // shortest round trip
-    out->append(buffer, result.ptr);
-  }
-}
-
-void AppendString(const std::string& value, std::string* out) {
-  out->push_back('"');
-  for (unsigned char c : value) {
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        if (c < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-          out->append(escaped);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 // Writes `"name":` then the value; the leading comma is handled by the caller's order.
 class JsonObject {
@@ -58,7 +25,7 @@ class JsonObject {
   void Key(const char* name) {
     if (!first_) out_->push_back(',');
     first_ = false;
-    AppendString(name, out_);
+    AppendJsonString(name, out_);
     out_->push_back(':');
   }
   void Int(const char* name, int64_t value) { Key(name); absl::StrAppend(out_, value); }
@@ -67,8 +34,8 @@ class JsonObject {
     absl::StrAppend(out_, "\"", value, "\"");
   }
   void Bool(const char* name, bool value) { Key(name); out_->append(value ? "true" : "false"); }
-  void Double(const char* name, double value) { Key(name); AppendDouble(value, out_); }
-  void String(const char* name, const std::string& value) { Key(name); AppendString(value, out_); }
+  void Double(const char* name, double value) { Key(name); AppendJsonDouble(value, out_); }
+  void String(const char* name, const std::string& value) { Key(name); AppendJsonString(value, out_); }
   template <typename T, typename AppendOne>
   void Array(const char* name, const std::vector<T>& values, AppendOne append_one) {
     Key(name);
@@ -80,7 +47,7 @@ class JsonObject {
     out_->push_back(']');
   }
   void Doubles(const char* name, const std::vector<double>& values) {
-    Array(name, values, [this](double v) { AppendDouble(v, out_); });
+    Array(name, values, [this](double v) { AppendJsonDouble(v, out_); });
   }
 
  private:
