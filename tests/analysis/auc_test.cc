@@ -3,6 +3,7 @@
 #include "core/analysis/auc.h"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -23,7 +24,8 @@ struct ShellResult {
 };
 
 ShellResult RunShell(const std::string& command) {
-  const std::string log = ::testing::TempDir() + "/auc_test_shell.log";
+  // One log per process: ctest runs tests in parallel processes.
+  const std::string log = ::testing::TempDir() + "/auc_test_shell." + std::to_string(::getpid()) + ".log";
   const int status = std::system((command + " > " + log + " 2>&1").c_str());
   std::ifstream in(log);
   std::stringstream text;
@@ -72,7 +74,7 @@ TEST(Auc, EmptyClassGivesNaN) {
 
 TEST(Auc, MatchesScikitLearnOnRandomDataWithTies) {
   std::mt19937_64 rng(7);
-  const std::string data = ::testing::TempDir() + "/auc_sklearn_data.txt";
+  const std::string data = ::testing::TempDir() + "/auc_sklearn_data." + std::to_string(::getpid()) + ".txt";
   std::vector<double> ours;
   {
     std::ofstream out(data);

@@ -1,6 +1,7 @@
 // rrm-measure as a user runs it: the real binary on a fixture checkpoint, its
 // output read back by Python's json and numpy.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -23,7 +24,8 @@ struct Result {
 };
 
 Result RunShell(const std::string& command) {
-  const std::string log = ::testing::TempDir() + "/rrm_measure_test.log";
+  // One log per process: ctest runs these tests in parallel processes.
+  const std::string log = ::testing::TempDir() + "/rrm_measure_test." + std::to_string(::getpid()) + ".log";
   const int status = std::system((command + " > " + log + " 2>&1").c_str());
   std::ifstream in(log);
   std::stringstream text;
@@ -32,7 +34,7 @@ Result RunShell(const std::string& command) {
 }
 
 std::string TempFolder(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/" + name;
+  const std::string dir = ::testing::TempDir() + "/" + name + "." + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
