@@ -269,11 +269,6 @@ TEST(LyapunovRecords, SpectrumAndIncrementsInRecordsBatchedOrNot) {
   EXPECT_NE(batched[0].lyapunov, batched[1].lyapunov);
 }
 
-}  // namespace
-}  // namespace rrm
-
-namespace rrm {
-namespace {
 
 TEST(LyapunovRecords, DrawsAreIndependentStartsWithMeanAndSpread) {
   auto model = testing::LoadFixtureModel("hrm");
@@ -307,11 +302,6 @@ TEST(LyapunovRecords, DrawsAreIndependentStartsWithMeanAndSpread) {
   }
 }
 
-}  // namespace
-}  // namespace rrm
-
-namespace rrm {
-namespace {
 
 // x -> A x for a fixed non-normal A (so singular values differ from |eigenvalues|).
 class MatrixMap : public measure::TangentMap {
@@ -411,11 +401,6 @@ TEST(Propagator, TopSingularValueBoundsEveryQrFirstColumn) {
   }
 }
 
-}  // namespace
-}  // namespace rrm
-
-namespace rrm {
-namespace {
 
 TEST(LyapunovRecords, PropagatorMethodFillsExponentsWindowAndIterations) {
   auto model = testing::LoadFixtureModel("trm_learned");
@@ -444,11 +429,6 @@ TEST(LyapunovRecords, PropagatorMethodFillsExponentsWindowAndIterations) {
   }
 }
 
-}  // namespace
-}  // namespace rrm
-
-namespace rrm {
-namespace {
 
 // A bfloat16 checkpoint with tangents: the stack runs in float32 with the
 // primal rounded to bfloat16 wherever upstream stores an op's output, so the
