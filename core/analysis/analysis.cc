@@ -649,6 +649,14 @@ absl::StatusOr<Report> Analyze(const std::vector<ExampleRecord>& records, const 
       ++counts.restart_records;
     }
   }
+  // The records' order (store append order, merged shard streams) depends on
+  // scheduling; bootstrap resampling walks the population in order, so sort
+  // by (example_index, restart): the same records always give the same report.
+  auto by_key = [](const ExampleRecord* a, const ExampleRecord* b) {
+    return std::make_pair(a->example_index, a->restart) < std::make_pair(b->example_index, b->restart);
+  };
+  std::sort(valid.begin(), valid.end(), by_key);
+  std::sort(population_records.begin(), population_records.end(), by_key);
   counts.population = static_cast<int64_t>(population_records.size());
 
   report.lyapunov = ChooseLyapunov(population_records, params);
