@@ -8,23 +8,6 @@ namespace {
 constexpr absl::Duration kBusyWindow = absl::Seconds(30);
 }  // namespace
 
-puzzle::PuzzleSet SlicePuzzles(const puzzle::PuzzleSet& puzzles, int64_t begin, int64_t end) {
-  puzzle::PuzzleSet slice;
-  slice.kind = puzzles.kind;
-  slice.metadata = puzzles.metadata;
-  auto rows = [&](const torch::Tensor& t) { return t.defined() ? t.slice(0, begin, end).clone() : torch::Tensor(); };
-  slice.inputs = rows(puzzles.inputs);
-  slice.labels = rows(puzzles.labels);
-  slice.puzzle_identifiers = rows(puzzles.puzzle_identifiers);
-  if (static_cast<int64_t>(puzzles.puzzle_ids.size()) >= end) {
-    slice.puzzle_ids.assign(puzzles.puzzle_ids.begin() + begin, puzzles.puzzle_ids.begin() + end);
-  }
-  if (static_cast<int64_t>(puzzles.givens.size()) >= end) {
-    slice.givens.assign(puzzles.givens.begin() + begin, puzzles.givens.begin() + end);
-  }
-  return slice;
-}
-
 DeviceWorker::DeviceWorker(DeviceSlot slot, WorkSource* source, Metrics* metrics, bool fail_injected)
     : slot_(std::move(slot)), source_(source), metrics_(metrics), fail_injected_(fail_injected) {}
 
@@ -47,12 +30,13 @@ absl::StatusOr<std::vector<measure::ExampleRecord>> DeviceWorker::Run(const Assi
                                                                       const std::string& device_name) {
   const WorkItem& item = a.item;
   measure::MeasureOptions options = a.options;
-  options.first_example_index = item.begin;
+  // Items count positions in the job's puzzles; records carry study indices.
+  options.first_example_index = a.options.first_example_index + item.begin;
   options.batch_size = item.size();
   options.restart = item.restart;
   absl::StatusOr<puzzle::PuzzleSet> slice = RunTorch(absl::StrCat("slicing examples ", item.begin, "..", item.end - 1),
                                                      [&]() -> absl::StatusOr<puzzle::PuzzleSet> {
-                                                       return SlicePuzzles(*a.puzzles, item.begin, item.end);
+                                                       return a.puzzles->Slice(item.begin, item.end);
                                                      });
   if (!slice.ok()) return slice.status();
   std::vector<measure::ExampleRecord> records;

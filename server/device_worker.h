@@ -32,7 +32,9 @@ namespace rrm::server {
 struct Assignment {
   WorkItem item;
   std::shared_ptr<const puzzle::PuzzleSet> puzzles;  // the whole job's puzzles (CPU)
-  measure::MeasureOptions options;                  // the job's; restart/slice set by the worker
+  // The job's; first_example_index is the study index of the job's first
+  // puzzle; the worker sets the item's slice and restart.
+  measure::MeasureOptions options;
   std::shared_ptr<const model::RecurrentModel> model;  // the replica on this worker
 };
 
@@ -79,9 +81,6 @@ class DeviceWorker {
   std::thread thread_;
   std::deque<std::pair<absl::Time, absl::Time>> busy_;  // worker thread only
 };
-
-// Rows [begin, end) of `puzzles` as their own set (copies).
-puzzle::PuzzleSet SlicePuzzles(const puzzle::PuzzleSet& puzzles, int64_t begin, int64_t end);
 
 }  // namespace rrm::server
 

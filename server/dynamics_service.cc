@@ -128,6 +128,74 @@ class RecordStream final : public grpc::ServerWriteReactor<v1::ExampleRecord> {
   std::shared_ptr<Follower> follower_;
 };
 
+// AnalyzeRecords: collects the caller's records message by message, then
+// runs the same analysis as Analyze once the caller half-closes.
+class RecordsAnalysis final : public grpc::ServerReadReactor<v1::AnalyzeRecordsRequest> {
+ public:
+  // Bounds the memory one call may hold (a record with 16 segments and k = 4
+  // is ~3 KB in memory).
+  static constexpr int64_t kMaxRecords = 1000000;
+
+  RecordsAnalysis(const absl::Status& auth, v1::AnalyzeResponse* response, Metrics* metrics)
+      : response_(response), metrics_(metrics) {
+    if (!auth.ok()) {
+      Answer(auth);
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the caller half-closed: everything has arrived
+      Answer(Analyze());
+      return;
+    }
+    if (first_) {
+      first_ = false;
+      absl::StatusOr<analysis::AnalysisParameters> parameters = AnalysisParametersFromProto(request_.parameters());
+      if (!parameters.ok()) {
+        Answer(parameters.status());
+        return;
+      }
+      parameters_ = *parameters;
+    }
+    if (static_cast<int64_t>(records_.size()) + request_.records_size() > kMaxRecords) {
+      Answer(absl::InvalidArgumentError(absl::StrCat("records: expected at most ", kMaxRecords,
+                                                     " records per AnalyzeRecords call, found more")));
+      return;
+    }
+    for (const v1::ExampleRecord& r : request_.records()) records_.push_back(RecordFromProto(r));
+    request_.Clear();
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Analyze() {
+    if (first_) return absl::InvalidArgumentError("records: expected at least one message, found none");
+    absl::StatusOr<analysis::Report> report = analysis::Analyze(records_, parameters_);
+    if (!report.ok()) return report.status();
+    *response_ = ReportToProto(*report);
+    response_->set_complete(true);
+    return absl::OkStatus();
+  }
+
+  // Finishes the call (gRPC sends *response_ with an OK status) and counts it.
+  void Answer(const absl::Status& status) {
+    const grpc::Status answer = ToGrpcStatus(status);
+    if (metrics_ != nullptr) metrics_->Rpc("AnalyzeRecords", CodeName(answer.error_code()));
+    Finish(answer);
+  }
+
+  v1::AnalyzeResponse* const response_;
+  Metrics* const metrics_;
+  v1::AnalyzeRecordsRequest request_;
+  bool first_ = true;
+  analysis::AnalysisParameters parameters_;
+  std::vector<measure::ExampleRecord> records_;
+};
+
 class FailedStream final : public grpc::ServerWriteReactor<v1::ExampleRecord> {
  public:
   explicit FailedStream(const grpc::Status& status) { Finish(status); }
@@ -257,6 +325,11 @@ grpc::ServerUnaryReactor* DynamicsService::Analyze(grpc::CallbackServerContext* 
     }
     return absl::OkStatus();
   });
+}
+
+grpc::ServerReadReactor<v1::AnalyzeRecordsRequest>* DynamicsService::AnalyzeRecords(
+    grpc::CallbackServerContext* context, v1::AnalyzeResponse* response) {
+  return new RecordsAnalysis(Authenticate(context).status(), response, metrics_);
 }
 
 grpc::ServerWriteReactor<v1::ExampleRecord>* DynamicsService::StreamRecords(grpc::CallbackServerContext* context,

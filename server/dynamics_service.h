@@ -46,6 +46,8 @@ class DynamicsService final : public v1::Dynamics::CallbackService {
                                                              const v1::StreamRecordsRequest* request) override;
   grpc::ServerUnaryReactor* Analyze(grpc::CallbackServerContext* context, const v1::AnalyzeRequest* request,
                                     v1::AnalyzeResponse* response) override;
+  grpc::ServerReadReactor<v1::AnalyzeRecordsRequest>* AnalyzeRecords(grpc::CallbackServerContext* context,
+                                                                     v1::AnalyzeResponse* response) override;
 
  private:
   absl::StatusOr<std::string> Authenticate(grpc::CallbackServerContext* context) const;

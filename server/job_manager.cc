@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <limits>
 #include <random>
 
 #include "absl/strings/match.h"
@@ -181,6 +182,7 @@ absl::Status JobManager::Recover() {
     absl::StatusOr<measure::MeasureOptions> options = ToMeasureOptions(spec.request().options());
     if (!options.ok()) return options.status();
     job.options = *options;
+    job.options.first_example_index = spec.request().puzzles().first_example_index();
     job.puzzles = std::make_shared<const puzzle::PuzzleSet>(PuzzlesFromStored(spec.puzzles()));
     info.set_state(recovered.records > 0 ? v1::JOB_STATE_RUNNING : v1::JOB_STATE_QUEUED);
     RRM_ASSIGN_OR_RETURN(auto done, store_->StoredKeys(spec.job_id()));
@@ -231,6 +233,11 @@ absl::StatusOr<puzzle::PuzzleSet> JobManager::ResolvePuzzles(const v1::PuzzleInp
   if (input.limit() < 0) {
     return absl::InvalidArgumentError(absl::StrCat("puzzles.limit: expected >= 0, found ", input.limit()));
   }
+  const int64_t first = input.first_example_index();
+  if (first < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("puzzles.first_example_index: expected >= 0, found ", first));
+  }
   switch (input.source_case()) {
     case v1::PuzzleInput::kTokens: {
       const auto& rows = input.tokens().puzzles();
@@ -264,7 +271,7 @@ absl::StatusOr<puzzle::PuzzleSet> JobManager::ResolvePuzzles(const v1::PuzzleInp
         }
         for (int32_t t : row.labels()) labels.push_back(t);
         identifiers.push_back(row.puzzle_identifier());
-        set.puzzle_ids.push_back(row.id().empty() ? std::to_string(i) : row.id());
+        set.puzzle_ids.push_back(row.id().empty() ? std::to_string(first + i) : row.id());
       }
       set.kind = puzzle::PuzzleKind::kTokens;
       set.metadata.seq_len = length;
@@ -329,14 +336,20 @@ absl::StatusOr<puzzle::PuzzleSet> JobManager::ResolvePuzzles(const v1::PuzzleInp
             absl::StrCat(field, ": expected ", n, " puzzles, found ", set->size(), " after parsing"));
       }
       set->puzzle_ids.clear();
-      for (int i = 0; i < n; ++i) set->puzzle_ids.push_back(text.ids_size() > 0 ? text.ids(i) : std::to_string(i));
+      for (int i = 0; i < n; ++i) {
+        set->puzzle_ids.push_back(text.ids_size() > 0 ? text.ids(i) : std::to_string(first + i));
+      }
       return set;
     }
     case v1::PuzzleInput::kDatasetPath: {
       RRM_ASSIGN_OR_RETURN(std::string path, data_paths_.Resolve("puzzles.dataset_path", input.dataset_path()));
       absl::StatusOr<puzzle::PuzzleSet> set = puzzle::ReadDatasetFolder(path);
       if (!set.ok()) return Prefixed("puzzles.dataset_path", set.status());
-      return input.limit() > 0 ? set->Head(input.limit()) : *std::move(set);
+      if (first >= set->size()) {
+        return absl::InvalidArgumentError(absl::StrCat("puzzles.first_example_index: expected < ", set->size(),
+                                                       " (the examples in ", input.dataset_path(), "), found ", first));
+      }
+      return set->Slice(first, input.limit() > 0 ? first + input.limit() : set->size());
     }
     default:
       return absl::InvalidArgumentError("puzzles: expected one of tokens, sudoku, maze or dataset_path, found none");
@@ -432,6 +445,12 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
     return absl::InvalidArgumentError(absl::StrCat("puzzles: expected at most ", limits_.max_puzzles_per_job,
                                                    " puzzles per job (--max_puzzles_per_job), found ", puzzles.size()));
   }
+  // Records carry example_index as int32.
+  if (const int64_t last = request.puzzles().first_example_index() + puzzles.size() - 1;
+      last > std::numeric_limits<int32_t>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat("puzzles.first_example_index: expected the last example index <= ",
+                                                   std::numeric_limits<int32_t>::max(), ", found ", last));
+  }
   if (absl::Status status = model->ValidateInputs(puzzles.inputs, puzzles.puzzle_identifiers); !status.ok()) {
     return Prefixed(absl::StrCat("puzzles (for model '", request.model(), "')"), status);
   }
@@ -478,6 +497,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   info.set_owner(owner);
   info.set_idempotency_key(request.idempotency_key());
   job.options = options;
+  job.options.first_example_index = request.puzzles().first_example_index();
   job.batch_size = spec.batch_size();
   job.puzzles = std::make_shared<const puzzle::PuzzleSet>(std::move(puzzles));
   if (!request.idempotency_key().empty()) idempotency_[{owner, request.idempotency_key()}] = spec.job_id();
@@ -495,15 +515,19 @@ void JobManager::Enqueue(const std::string& job_id, JobEntry& job,
                          const absl::flat_hash_set<std::pair<int32_t, int32_t>>& done) {
   std::vector<WorkItem> items;
   const int64_t n = job.info.examples();
+  // `done` holds stored (example_index, restart) keys; items count positions.
+  auto stored = [&](int64_t position, int32_t restart) {
+    return done.contains({static_cast<int32_t>(job.options.first_example_index + position), restart});
+  };
   for (int32_t restart = 0; restart < job.info.restarts(); ++restart) {
     int64_t begin = 0;
     while (begin < n) {
-      if (done.contains({static_cast<int32_t>(begin), restart})) {
+      if (stored(begin, restart)) {
         ++begin;
         continue;
       }
       int64_t end = begin + 1;
-      while (end < n && end - begin < job.batch_size && !done.contains({static_cast<int32_t>(end), restart})) ++end;
+      while (end < n && end - begin < job.batch_size && !stored(end, restart)) ++end;
       WorkItem item;
       item.job_id = job_id;
       item.model = job.info.model();
@@ -590,7 +614,7 @@ std::vector<measure::ExampleRecord> JobManager::ErrorRecords(const Assignment& a
   std::vector<measure::ExampleRecord> records;
   for (int64_t e = a.item.begin; e < a.item.end; ++e) {
     measure::ExampleRecord r;
-    r.example_index = static_cast<int32_t>(e);
+    r.example_index = static_cast<int32_t>(a.options.first_example_index + e);
     r.puzzle_id = e < static_cast<int64_t>(a.puzzles->puzzle_ids.size()) ? a.puzzles->puzzle_ids[e] : std::to_string(e);
     r.givens = e < static_cast<int64_t>(a.puzzles->givens.size()) ? a.puzzles->givens[e] : -1;
     r.restart = a.item.restart;

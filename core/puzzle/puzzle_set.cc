@@ -6,6 +6,7 @@
 #include "core/puzzle/puzzle_set.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -923,22 +924,27 @@ absl::Status ParseMazeGrids(const std::vector<Line>& lines, const std::string& n
 
 }  // namespace
 
-PuzzleSet PuzzleSet::Head(int64_t n) const {
-  const int64_t kept = n <= 0 || n >= size() ? size() : n;
-  PuzzleSet head;
-  head.kind = kind;
-  head.metadata = metadata;
-  // Slicing and copying leading rows of CPU tensors cannot throw.
-  auto leading = [&](const torch::Tensor& tensor) {
-    return tensor.defined() ? tensor.slice(0, 0, kept).clone() : torch::Tensor();
+PuzzleSet PuzzleSet::Slice(int64_t begin, int64_t end) const {
+  end = std::clamp<int64_t>(end, 0, size());
+  begin = std::clamp<int64_t>(begin, 0, end);
+  PuzzleSet slice;
+  slice.kind = kind;
+  slice.metadata = metadata;
+  // Slicing and copying rows of CPU tensors cannot throw.
+  auto rows = [&](const torch::Tensor& tensor) {
+    return tensor.defined() ? tensor.slice(0, begin, end).clone() : torch::Tensor();
   };
-  head.inputs = leading(inputs);
-  head.labels = leading(labels);
-  head.puzzle_identifiers = leading(puzzle_identifiers);
-  head.puzzle_ids.assign(puzzle_ids.begin(),
-                         puzzle_ids.begin() + std::min<int64_t>(kept, puzzle_ids.size()));
-  head.givens.assign(givens.begin(), givens.begin() + std::min<int64_t>(kept, givens.size()));
-  return head;
+  slice.inputs = rows(inputs);
+  slice.labels = rows(labels);
+  slice.puzzle_identifiers = rows(puzzle_identifiers);
+  auto entries = [&](const auto& values) {
+    using Values = std::decay_t<decltype(values)>;
+    const int64_t n = static_cast<int64_t>(values.size());
+    return Values(values.begin() + std::min(begin, n), values.begin() + std::min(end, n));
+  };
+  slice.puzzle_ids = entries(puzzle_ids);
+  slice.givens = entries(givens);
+  return slice;
 }
 
 int32_t CountSudokuGivens(const torch::Tensor& row) {

@@ -50,9 +50,11 @@ struct PuzzleSet {
 
   int64_t size() const { return inputs.defined() ? inputs.size(0) : 0; }
   bool has_labels() const { return labels.defined(); }
-  // The first `n` examples (all if n <= 0 or n >= size()). Tensors are
-  // copied, so the result never aliases this set.
-  PuzzleSet Head(int64_t n) const;
+  // Examples [begin, end), clamped to [0, size()). Tensors are copied, so the
+  // result never aliases this set.
+  PuzzleSet Slice(int64_t begin, int64_t end) const;
+  // The first `n` examples (all if n <= 0 or n >= size()).
+  PuzzleSet Head(int64_t n) const { return Slice(0, n <= 0 ? size() : n); }
 };
 
 // Upstream dataset folder: either a split folder holding `dataset.json` and
