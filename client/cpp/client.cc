@@ -45,6 +45,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
     credentials = grpc::InsecureChannelCredentials();
   }
   grpc::ChannelArguments args;
+  if (options.tls && !options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
   // gRPC's own reconnect backoff (1 s growing to 120 s by default) would
   // otherwise dominate how fast we notice a restarted server.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(absl::ToInt64Milliseconds(options.initial_backoff)));
@@ -146,6 +147,28 @@ absl::StatusOr<v1::AnalyzeResponse> Client::Analyze(const v1::AnalyzeRequest& re
   v1::AnalyzeResponse response;
   auto context = Context();
   absl::Status status = FromGrpcStatus(stub_->Analyze(context.get(), request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<v1::AnalyzeResponse> Client::AnalyzeRecords(const v1::AnalysisParameters& parameters,
+                                                           const std::vector<v1::ExampleRecord>& records) {
+  constexpr size_t kRecordsPerMessage = 1000;  // ~3 MB, far below any message limit
+  v1::AnalyzeResponse response;
+  // Analysing 1M records with bootstrap CIs takes minutes, not the unary deadline.
+  auto context = Context(/*with_deadline=*/false);
+  auto writer = stub_->AnalyzeRecords(context.get(), &response);
+  v1::AnalyzeRecordsRequest message;
+  *message.mutable_parameters() = parameters;
+  size_t next = 0;
+  do {  // at least one message, which carries the parameters
+    const size_t end = std::min(records.size(), next + kRecordsPerMessage);
+    for (; next < end; ++next) *message.add_records() = records[next];
+    if (!writer->Write(message)) break;  // the server answered early (an error): Finish says why
+    message.Clear();
+  } while (next < records.size());
+  writer->WritesDone();
+  absl::Status status = FromGrpcStatus(writer->Finish());
   if (!status.ok()) return status;
   return response;
 }

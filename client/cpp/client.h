@@ -34,6 +34,7 @@ struct ClientOptions {
   std::string target = "127.0.0.1:50051";  // host:port (any gRPC target)
   bool tls = false;                        // TLS instead of plaintext
   std::string tls_root_certs;              // PEM; empty = the system's roots
+  std::string tls_server_name;             // name the certificate must carry; empty = the target's host
   std::string token;                       // sent as `authorization: Bearer <token>` when non-empty
   absl::Duration deadline = absl::Seconds(60);  // per unary call
   // StreamRecords / WaitForJob reconnection (see the header comment).
@@ -90,6 +91,10 @@ class Client {
                                      absl::Duration poll = absl::Milliseconds(500));
 
   absl::StatusOr<v1::AnalyzeResponse> Analyze(const v1::AnalyzeRequest& request);
+  // The same analysis over the given records (AnalyzeRecords, sent in
+  // chunks), e.g. a sharded job's merged records.
+  absl::StatusOr<v1::AnalyzeResponse> AnalyzeRecords(const v1::AnalysisParameters& parameters,
+                                                     const std::vector<v1::ExampleRecord>& records);
 
  private:
   explicit Client(const ClientOptions& options, std::shared_ptr<grpc::Channel> channel);

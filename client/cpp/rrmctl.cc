@@ -35,6 +35,7 @@
 #include "client/cpp/client.h"
 #include "client/cpp/puzzle_request.h"
 #include "client/cpp/record_csv.h"
+#include "client/cpp/sharded_job.h"
 #include "core/analysis/analysis.h"
 #include "core/analysis/report_format.h"
 #include "core/measure/record_json.h"
@@ -43,7 +44,9 @@
 #include "server/record_proto.h"
 
 // --- connection ---
-ABSL_FLAG(std::string, target, "127.0.0.1:50051", "rrmd address HOST:PORT");
+ABSL_FLAG(std::string, target, "127.0.0.1:50051",
+          "rrmd address HOST:PORT; several, comma-separated (all:HOST:PORT = every address HOST resolves to), "
+          "shard a submitted job over them");
 ABSL_FLAG(std::string, token_file, "", "file holding the bearer token (first line; `name:token` sends the token)");
 ABSL_FLAG(bool, tls, false, "connect with TLS");
 ABSL_FLAG(std::string, tls_ca, "", "PEM file of root certificates for --tls (default: the system's)");
@@ -99,7 +102,7 @@ constexpr int kOk = 0, kOther = 1, kUsage = 2, kUnavailable = 3, kNotFound = 4, 
 
 constexpr char kUsageText[] = R"(rrmctl: command line for rrmd (service rrm.v1.Dynamics)
 
-usage: rrmctl [--target=HOST:PORT] [--token_file=F] [--tls [--tls_ca=PEM]] SUBCOMMAND ...
+usage: rrmctl [--target=HOST:PORT[,HOST:PORT...]] [--token_file=F] [--tls [--tls_ca=PEM]] SUBCOMMAND ...
 
 subcommands:
   health                          is the server SERVING?
@@ -120,6 +123,14 @@ subcommands:
   report --records=FILE.jsonl [--json]   the same analysis offline, no server
          [--tau --early_window --bootstrap --bootstrap_seed --displacement_bins
           --lyapunov_method --restarts]
+
+several servers (--target=a:50051,b:50051 or --target=all:NAME:50051, every
+address NAME resolves to, e.g. a Kubernetes headless Service):
+  submit cuts the puzzles into one contiguous block per server (records keep
+  their study-wide example_index; --server_data needs --limit) and prints the
+  sharded job id TARGET/JOB,TARGET/JOB,...; status, cancel, records (merged
+  streams, no --from) and report (of the merged records) take that id and need
+  no --target. health, models and jobs run on every server.
 
 exit codes:
   0 ok
@@ -314,9 +325,9 @@ class Progress {
   int64_t last_records_ = -1;
 };
 
-absl::StatusOr<std::unique_ptr<Client>> MakeClient() {
+// Everything but the target.
+absl::StatusOr<ClientOptions> OptionsFromFlags() {
   ClientOptions options;
-  options.target = absl::GetFlag(FLAGS_target);
   options.tls = absl::GetFlag(FLAGS_tls);
   if (!absl::GetFlag(FLAGS_tls_ca).empty()) {
     absl::StatusOr<std::string> pem = ReadFile(absl::GetFlag(FLAGS_tls_ca));
@@ -330,7 +341,7 @@ absl::StatusOr<std::unique_ptr<Client>> MakeClient() {
   }
   options.deadline = absl::Seconds(absl::GetFlag(FLAGS_deadline_seconds));
   options.retry_for = absl::Seconds(absl::GetFlag(FLAGS_retry_seconds));
-  return Client::Connect(options);
+  return options;
 }
 
 int Health(Client& client) {
@@ -379,19 +390,24 @@ int Models(Client& client, const std::vector<std::string>& args) {
   return Fail(kUsage, "usage: rrmctl models [load NAME PATH | unload NAME]");
 }
 
-int Submit(Client* client) {
+// The SubmitJob request from the flags; `exit_code` says why not.
+std::optional<v1::SubmitJobRequest> SubmitRequestFromFlags(int* exit_code) {
+  auto fail = [&](int code, const std::string& message) -> std::optional<v1::SubmitJobRequest> {
+    *exit_code = Fail(code, message);
+    return std::nullopt;
+  };
   v1::SubmitJobRequest request;
   request.set_model(absl::GetFlag(FLAGS_model));
-  if (request.model().empty()) return Fail(kUsage, "submit: --model=NAME is required");
+  if (request.model().empty()) return fail(kUsage, "submit: --model=NAME is required");
   const std::string data = absl::GetFlag(FLAGS_data), sudoku = absl::GetFlag(FLAGS_sudoku),
                     maze = absl::GetFlag(FLAGS_maze), server_data = absl::GetFlag(FLAGS_server_data);
   const int sources = !data.empty() + !sudoku.empty() + !maze.empty() + !server_data.empty();
   if (sources != 1) {
-    return Fail(kUsage, absl::StrCat("submit: expected exactly one of --data, --sudoku, --maze, --server_data, found ",
+    return fail(kUsage, absl::StrCat("submit: expected exactly one of --data, --sudoku, --maze, --server_data, found ",
                                      sources));
   }
   const int64_t limit = absl::GetFlag(FLAGS_limit);
-  if (limit < 0) return Fail(kUsage, absl::StrCat("flag --limit: expected >= 0, found ", limit));
+  if (limit < 0) return fail(kUsage, absl::StrCat("flag --limit: expected >= 0, found ", limit));
   if (!server_data.empty()) {
     request.mutable_puzzles()->set_dataset_path(server_data);
     request.mutable_puzzles()->set_limit(limit);
@@ -399,7 +415,10 @@ int Submit(Client* client) {
     absl::StatusOr<puzzle::PuzzleSet> set = !data.empty()     ? puzzle::ReadDatasetFolder(data)
                                             : !sudoku.empty() ? puzzle::ReadSudokuFile(sudoku)
                                                               : puzzle::ReadMazeFile(maze);
-    if (!set.ok()) return Fail(set.status());
+    if (!set.ok()) {
+      *exit_code = Fail(set.status());
+      return std::nullopt;
+    }
     *request.mutable_puzzles() = PuzzleSetToInput(limit > 0 ? set->Head(limit) : *set);
   }
   v1::JobOptions* options = request.mutable_options();
@@ -418,20 +437,37 @@ int Submit(Client* client) {
   for (const std::string& label : absl::GetFlag(FLAGS_label)) {
     std::pair<std::string, std::string> kv = absl::StrSplit(label, absl::MaxSplits('=', 1));
     if (kv.first.empty() || label.find('=') == std::string::npos) {
-      return Fail(kUsage, absl::StrCat("flag --label: expected key=value, found \"", label, "\""));
+      return fail(kUsage, absl::StrCat("flag --label: expected key=value, found \"", label, "\""));
     }
     (*options->mutable_labels())[kv.first] = kv.second;
   }
   request.set_idempotency_key(absl::GetFlag(FLAGS_idempotency_key));
+  return request;
+}
 
-  absl::StatusOr<v1::SubmitJobResponse> submitted = client->Submit(request);
-  if (!submitted.ok()) return Fail(submitted.status());
-  std::cout << submitted->job_id() << std::endl;
-  if (!absl::GetFlag(FLAGS_wait)) return kOk;
-
+// Submits to one server, or shards over several; prints the (sharded) job id.
+int Submit(const ClientOptions& options, const std::vector<Target>& targets) {
+  int exit_code = kOk;
+  std::optional<v1::SubmitJobRequest> request = SubmitRequestFromFlags(&exit_code);
+  if (!request.has_value()) return exit_code;
   Progress progress;
-  absl::StatusOr<v1::Job> job =
-      client->WaitForJob(submitted->job_id(), [&](const v1::Job& j) { progress.Update(j); });
+  auto on_progress = [&](const v1::Job& j) { progress.Update(j); };
+  absl::StatusOr<v1::Job> job;
+  if (targets.size() == 1) {
+    absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(WithTarget(options, targets.front()));
+    if (!client.ok()) return Fail(kUsage, std::string(client.status().message()));
+    absl::StatusOr<v1::SubmitJobResponse> submitted = (*client)->Submit(*request);
+    if (!submitted.ok()) return Fail(submitted.status());
+    std::cout << submitted->job_id() << std::endl;
+    if (!absl::GetFlag(FLAGS_wait)) return kOk;
+    job = (*client)->WaitForJob(submitted->job_id(), on_progress);
+  } else {
+    absl::StatusOr<ShardedJob> sharded = ShardedJob::Submit(options, targets, *request);
+    if (!sharded.ok()) return Fail(sharded.status());
+    std::cout << sharded->id() << std::endl;
+    if (!absl::GetFlag(FLAGS_wait)) return kOk;
+    job = sharded->Wait(on_progress);
+  }
   if (!job.ok()) return Fail(job.status());
   if (job->state() != v1::JOB_STATE_SUCCEEDED) {
     return Fail(kOther, absl::StrCat("job ", job->job_id(), " ended ", StateName(job->state()),
@@ -495,13 +531,14 @@ int Cancel(Client& client, const std::string& job_id) {
   return kOk;
 }
 
-int Records(Client& client, const std::string& job_id) {
+using OnRecord = std::function<absl::Status(const v1::ExampleRecord&)>;
+
+// Writes what `stream` delivers as --format to --out (or stdout).
+int WriteRecords(const std::function<absl::Status(const OnRecord&)>& stream) {
   const std::string format = absl::GetFlag(FLAGS_format);
   if (format != "jsonl" && format != "csv") {
     return Fail(kUsage, absl::StrCat("flag --format: expected jsonl or csv, found \"", format, "\""));
   }
-  const int64_t from = absl::GetFlag(FLAGS_from);
-  if (from < 0) return Fail(kUsage, absl::StrCat("flag --from: expected a stream index >= 0, found ", from));
   std::ofstream file;
   const std::string path = absl::GetFlag(FLAGS_out);
   if (!path.empty()) {
@@ -510,7 +547,7 @@ int Records(Client& client, const std::string& job_id) {
   }
   std::ostream& out = path.empty() ? std::cout : file;
   std::vector<measure::ExampleRecord> buffered;  // csv: columns depend on every record
-  absl::Status status = client.StreamRecords(job_id, from, [&](const v1::ExampleRecord& record) {
+  absl::Status status = stream([&](const v1::ExampleRecord& record) {
     measure::ExampleRecord r = server::RecordFromProto(record);
     if (format == "csv") {
       buffered.push_back(std::move(r));
@@ -525,6 +562,12 @@ int Records(Client& client, const std::string& job_id) {
   if (!status.ok()) return Fail(status);
   if (!out) return Fail(kOther, "cannot write the output");
   return kOk;
+}
+
+int Records(Client& client, const std::string& job_id) {
+  const int64_t from = absl::GetFlag(FLAGS_from);
+  if (from < 0) return Fail(kUsage, absl::StrCat("flag --from: expected a stream index >= 0, found ", from));
+  return WriteRecords([&](const OnRecord& on_record) { return client.StreamRecords(job_id, from, on_record); });
 }
 
 absl::StatusOr<v1::AnalysisParameters> ParametersFromFlags() {
@@ -553,7 +596,11 @@ void PrintReport(const std::string& table, const std::string& json) {
   }
 }
 
-int Report(Client* client, const std::vector<std::string>& args) {
+// `analyze` answers for a job (one server's Analyze, or a sharded job's
+// merged records); null for --records (offline).
+using Analyzer = std::function<absl::StatusOr<v1::AnalyzeResponse>(const v1::AnalysisParameters&)>;
+
+int Report(const std::vector<std::string>& args, const Analyzer& analyze) {
   const std::string records_path = absl::GetFlag(FLAGS_records);
   if (records_path.empty() == args.empty() || args.size() > 1) {
     return Fail(kUsage, "usage: rrmctl report JOB [--json] | rrmctl report --records=FILE.jsonl [--json]");
@@ -570,14 +617,49 @@ int Report(Client* client, const std::vector<std::string>& args) {
     PrintReport(analysis::FormatReportTable(*report), analysis::ReportToJson(*report));
     return kOk;
   }
-  v1::AnalyzeRequest request;
-  request.set_job_id(args[0]);
-  *request.mutable_parameters() = *parameters;
-  absl::StatusOr<v1::AnalyzeResponse> response = client->Analyze(request);
+  absl::StatusOr<v1::AnalyzeResponse> response = analyze(*parameters);
   if (!response.ok()) return Fail(response.status());
   if (!response->note().empty()) std::cerr << "rrmctl: note: " << response->note() << std::endl;
   PrintReport(response->table(), response->report_json());
   return kOk;
+}
+
+// status, cancel, records and report of a sharded job (TARGET/JOB,...).
+int OnShardedJob(const std::string& command, const ClientOptions& options, const std::string& id) {
+  absl::StatusOr<ShardedJob> job = ShardedJob::Open(options, id);
+  if (!job.ok()) return Fail(kUsage, std::string(job.status().message()));
+  if (command == "status") {
+    absl::StatusOr<std::vector<v1::Job>> parts = job->Parts();
+    absl::StatusOr<v1::Job> sum = parts.ok() ? job->Get() : parts.status();
+    if (!sum.ok()) return Fail(sum.status());
+    if (absl::GetFlag(FLAGS_json)) {
+      std::cout << ToJson(*sum) << std::endl;
+      return kOk;
+    }
+    PrintJob(*sum);
+    for (size_t i = 0; i < parts->size(); ++i) {
+      const v1::Job& part = (*parts)[i];
+      std::cout << absl::StrFormat("part %d:        %s/%s %s %d/%d\n", i + 1, job->parts()[i].client->options().target,
+                                   part.job_id(), StateName(part.state()), part.records_stored(),
+                                   part.total_records());
+    }
+    return kOk;
+  }
+  if (command == "cancel") {
+    absl::StatusOr<v1::Job> sum = job->Cancel();
+    if (!sum.ok()) return Fail(sum.status());
+    std::cout << sum->job_id() << " " << StateName(sum->state()) << std::endl;
+    return kOk;
+  }
+  if (command == "records") {
+    if (absl::GetFlag(FLAGS_from) != 0) {
+      return Fail(kUsage, absl::StrCat("flag --from: a sharded job's records are merged from ", job->parts().size(),
+                                       " streams and have no single stream index; expected 0, found ",
+                                       absl::GetFlag(FLAGS_from)));
+    }
+    return WriteRecords([&](const OnRecord& on_record) { return job->StreamRecords(on_record); });
+  }
+  return Report({id}, [&](const v1::AnalysisParameters& parameters) { return job->Analyze(parameters); });
 }
 
 int Main(int argc, char** argv) {
@@ -608,29 +690,61 @@ int Main(int argc, char** argv) {
   const bool known = command == "health" || command == "models" || command == "submit" || command == "jobs" ||
                      command == "status" || command == "cancel" || command == "records" || command == "report";
   if (!known) return Fail(kUsage, absl::StrCat("unknown subcommand \"", command, "\" (see rrmctl --help)"));
-  if (command == "report" && !absl::GetFlag(FLAGS_records).empty()) return Report(nullptr, args);
+  if (command == "report" && !absl::GetFlag(FLAGS_records).empty()) return Report(args, nullptr);
 
-  if (!absl::GetFlag(FLAGS_token_file).empty() || !absl::GetFlag(FLAGS_tls_ca).empty()) {
+  if (!absl::GetFlag(FLAGS_token_file).empty()) {
     // A missing or empty credentials file is a usage error, not a server one.
     const std::string f = absl::GetFlag(FLAGS_token_file);
-    if (!f.empty()) {
-      if (absl::StatusOr<std::string> t = ReadToken(f); !t.ok()) return Fail(kUsage, std::string(t.status().message()));
-    }
+    if (absl::StatusOr<std::string> t = ReadToken(f); !t.ok()) return Fail(kUsage, std::string(t.status().message()));
   }
-  absl::StatusOr<std::unique_ptr<Client>> client = MakeClient();
-  if (!client.ok()) return Fail(kUsage, std::string(client.status().message()));
-  if (command == "health") return arity(0, "health") ? Health(**client) : kUsage;
-  if (command == "models") return Models(**client, args);
-  if (command == "submit") return arity(0, "submit --model=NAME (--data|--sudoku|--maze|--server_data)=...")
-                                      ? Submit(client->get())
-                                      : kUsage;
-  if (command == "jobs") return arity(0, "jobs [--state=STATE]") ? Jobs(**client) : kUsage;
-  if (command == "status") return arity(1, "status JOB") ? Status(**client, args[0]) : kUsage;
-  if (command == "cancel") return arity(1, "cancel JOB") ? Cancel(**client, args[0]) : kUsage;
-  if (command == "records") return arity(1, "records JOB [--from=N] [--format=jsonl|csv] [--out=FILE]")
-                                       ? Records(**client, args[0])
-                                       : kUsage;
-  return Report(client->get(), args);
+  absl::StatusOr<ClientOptions> options = OptionsFromFlags();
+  if (!options.ok()) return Fail(kUsage, std::string(options.status().message()));
+  const bool on_job = command == "status" || command == "cancel" || command == "records" || command == "report";
+  if (on_job && args.size() == 1 && IsShardedJobId(args[0])) return OnShardedJob(command, *options, args[0]);
+  absl::StatusOr<std::vector<Target>> targets = ExpandTargets(absl::GetFlag(FLAGS_target));
+  if (!targets.ok()) {
+    return Fail(absl::IsNotFound(targets.status()) ? kUnavailable : kUsage, std::string(targets.status().message()));
+  }
+  if (command == "submit") {
+    if (!arity(0, "submit --model=NAME (--data|--sudoku|--maze|--server_data)=...")) return kUsage;
+    return Submit(*options, *targets);
+  }
+  if (targets->size() > 1 && on_job) {
+    return Fail(kUsage, absl::StrCat(command, ": a job id names a job of one server; with several --target "
+                                              "servers, give the sharded job's id (TARGET/JOB,...)"));
+  }
+  // Server commands run on every target in turn; the exit code is the first failure's.
+  int exit_code = kOk;
+  for (const Target& target : *targets) {
+    if (targets->size() > 1) std::cout << "# " << target.address << std::endl;
+    absl::StatusOr<std::unique_ptr<Client>> connected = Client::Connect(WithTarget(*options, target));
+    if (!connected.ok()) return Fail(kUsage, std::string(connected.status().message()));
+    Client& client = **connected;
+    int code = kUsage;
+    if (command == "health") {
+      code = arity(0, "health") ? Health(client) : kUsage;
+    } else if (command == "models") {
+      code = Models(client, args);
+    } else if (command == "jobs") {
+      code = arity(0, "jobs [--state=STATE]") ? Jobs(client) : kUsage;
+    } else if (command == "status") {
+      code = arity(1, "status JOB") ? Status(client, args[0]) : kUsage;
+    } else if (command == "cancel") {
+      code = arity(1, "cancel JOB") ? Cancel(client, args[0]) : kUsage;
+    } else if (command == "records") {
+      code = arity(1, "records JOB [--from=N] [--format=jsonl|csv] [--out=FILE]") ? Records(client, args[0]) : kUsage;
+    } else {
+      code = Report(args, [&](const v1::AnalysisParameters& parameters) {
+        v1::AnalyzeRequest request;
+        request.set_job_id(args.empty() ? "" : args[0]);
+        *request.mutable_parameters() = parameters;
+        return client.Analyze(request);
+      });
+    }
+    if (exit_code == kOk) exit_code = code;
+    if (code == kUsage) break;
+  }
+  return exit_code;
 }
 
 }  // namespace

@@ -157,6 +157,62 @@ TEST(Rrmctl, SubmitWaitRecordsReportStatusAndCancel) {
   EXPECT_EQ(rrmd.Terminate(), 0) << rrmd.log();
 }
 
+TEST(Rrmctl, ShardsASubmissionOverSeveralServers) {
+  const std::string dir = TempFolder("rrmctl_sharded");
+  RrmdProcess a(dir + "/a", {kModelFlag}), b(dir + "/b", {kModelFlag});
+  std::string failure;
+  ASSERT_TRUE(a.Start(&failure)) << failure;
+  ASSERT_TRUE(b.Start(&failure)) << failure;
+  const std::string targets = "--target=" + a.address() + "," + b.address();
+
+  Result health = Rrmctl({targets, "health"});
+  EXPECT_EQ(health.code, 0) << health.err;
+  EXPECT_EQ(health.out, "# " + a.address() + "\nSERVING\n# " + b.address() + "\nSERVING\n");
+
+  const int kExamples = 5;
+  Result submit = Rrmctl({targets, "submit", "--model=trm", "--sudoku=" + WriteSudokuFile(dir, kExamples),
+                          "--segments=2", "--lyapunov_k=1", "--wait", "--progress=lines"});
+  ASSERT_EQ(submit.code, 0) << submit.err;
+  const std::string id(absl::StripTrailingAsciiWhitespace(submit.out));
+  const std::vector<std::string> parts = absl::StrSplit(id, ',');
+  ASSERT_EQ(parts.size(), 2u) << id;
+  EXPECT_THAT(parts[0], ::testing::StartsWith(a.address() + "/j-"));
+  EXPECT_THAT(parts[1], ::testing::StartsWith(b.address() + "/j-"));
+
+  // The sharded id names its servers: no --target needed.
+  Result status = Rrmctl({"status", id});
+  EXPECT_EQ(status.code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("records:       5/5"));
+  EXPECT_THAT(status.out, HasSubstr("part 2:        " + parts[1] + " SUCCEEDED 3/3"));
+  Result records = Rrmctl({"records", id});
+  ASSERT_EQ(records.code, 0) << records.err;
+  std::set<int> indices;
+  for (const std::string& line : Lines(records.out)) {
+    absl::StatusOr<measure::ExampleRecord> r = measure::RecordFromJson(line);
+    ASSERT_TRUE(r.ok()) << r.status();
+    indices.insert(r->example_index);
+  }
+  EXPECT_EQ(indices, (std::set<int>{0, 1, 2, 3, 4})) << "study-wide indices, each once";
+  // The report of the merged records equals the offline report of the same records.
+  const std::string jsonl = dir + "/merged.jsonl";
+  std::ofstream(jsonl) << records.out;
+  Result report = Rrmctl({"report", id, "--tau=0.05", "--json"});
+  ASSERT_EQ(report.code, 0) << report.err;
+  EXPECT_EQ(report.out, Rrmctl({"report", "--records=" + jsonl, "--tau=0.05", "--json"}).out);
+
+  Result from = Rrmctl({"records", id, "--from=2"});
+  EXPECT_EQ(from.code, 2);
+  EXPECT_THAT(from.err, HasSubstr("flag --from"));
+  Result plain = Rrmctl({targets, "status", "j-1"});
+  EXPECT_EQ(plain.code, 2);
+  EXPECT_THAT(plain.err, HasSubstr("sharded job's id"));
+  Result bad = Rrmctl({"--target=" + a.address() + ",", "health"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("empty one"));
+  EXPECT_EQ(a.Terminate(), 0) << a.log();
+  EXPECT_EQ(b.Terminate(), 0) << b.log();
+}
+
 TEST(Rrmctl, WrongTokenIsExitCode5WithTheServersMessage) {
   const std::string dir = TempFolder("rrmctl_auth");
   {
