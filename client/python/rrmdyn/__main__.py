@@ -4,6 +4,12 @@ Exit codes (as rrmctl): 0 ok, 1 other (submit --wait: the job did not
 succeed), 2 usage, 3 rrmd unavailable, 4 not found (job, model, local file),
 5 refused (invalid argument, failed precondition, permission, authentication,
 resource exhausted; the server's message is printed).
+
+Several servers (--target a:50051,b:50051, or all:NAME:50051 = every address
+NAME resolves to): submit shards the study over them and prints the sharded
+job id TARGET/JOB,TARGET/JOB,...; status, cancel, records (merged, no --from),
+report and plot take that id without --target; health, models and jobs run on
+every server.
 """
 
 import argparse
@@ -14,8 +20,21 @@ import sys
 DEFAULT_TARGET = "127.0.0.1:50051"
 
 
-class UsageError(Exception):
+class CliError(Exception):
+    """Exits with `exit_code`, printing the message."""
+
+    exit_code = 1
+
+    def __init__(self, message, exit_code=None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(CliError):
     """Exit 2, as rrmctl: a bad flag value or an unreadable --token_file."""
+
+    exit_code = 2
 
 
 def _read_sudoku_file(path):
@@ -71,8 +90,8 @@ def _read_maze_file(path):
     return puzzles, solutions or None
 
 
-def _client(args):
-    import rrmdyn
+def _settings(args):
+    """Client keyword arguments from the connection flags (every server the same)."""
     token = args.token or os.environ.get("RRM_TOKEN")
     if args.token_file:
         # As rrmctl: the first line; `name:token` sends the token.
@@ -85,47 +104,98 @@ def _client(args):
         if not token:
             raise UsageError("--token_file %s: expected a token on the first line, found none" % args.token_file)
     tls = args.tls_ca if args.tls_ca else (True if args.tls else None)
-    return rrmdyn.Client(args.target, token=token, tls=tls, retry_seconds=args.retry_seconds)
+    return dict(token=token, tls=tls, retry_seconds=args.retry_seconds)
+
+
+def _targets(args):
+    """--target expanded (as rrmctl: a malformed spec is a usage error, a name
+    that does not resolve exit 3)."""
+    import rrmdyn
+    try:
+        return rrmdyn.expand_targets(args.target)
+    except rrmdyn.InvalidArgument as error:
+        raise UsageError(error.details) from None
+    except rrmdyn.NotFound as error:
+        raise CliError(str(error), 3) from None
+
+
+def _connect(args, target):
+    import rrmdyn
+    return rrmdyn.Client(target.address, tls_server_name=target.tls_name or None, **_settings(args))
+
+
+def _each_server(args, run):
+    """run(client) on every --target server ("# ADDRESS" before each when
+    several); the exit code is the first failure's, as rrmctl."""
+    import rrmdyn
+    targets = _targets(args)
+    if len(targets) == 1:
+        return run(_connect(args, targets[0]))
+    exit_code = 0
+    for target in targets:
+        print("# " + target.address)
+        sys.stdout.flush()
+        try:
+            code = run(_connect(args, target))
+        except rrmdyn.RrmError as error:
+            print("rrmdyn: %s" % error, file=sys.stderr)
+            code = error.exit_code
+        exit_code = exit_code or code
+    return exit_code
+
+
+def _job(args):
+    """JOB of status/cancel/records/report/plot: a sharded id (TARGET/JOB,...;
+    --target not used) or a job of the one --target server."""
+    import rrmdyn
+    if rrmdyn.sharding.is_sharded_id(args.job):
+        client = rrmdyn.ShardedClient([], **_settings(args))
+        try:
+            rrmdyn.sharding.parse_sharded_id(args.job)
+        except rrmdyn.InvalidArgument as error:
+            raise UsageError(error.details) from None
+        return client.job(args.job)
+    targets = _targets(args)
+    if len(targets) > 1:
+        raise UsageError("%s: a job id names a job of one server; with several --target servers, give the sharded "
+                         "job's id (TARGET/JOB,...)" % args.command)
+    return _connect(args, targets[0]).job(args.job)
 
 
 def _print_json(obj, out=None):
     (out or sys.stdout).write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def _records_for(args, client_factory):
-    """JOB is a job id on rrmd, or a local JSONL file of records."""
+def _records_for(args):
+    """JOB is a job id on rrmd (or a sharded job's id), or a local JSONL file of records."""
     import rrmdyn
     if os.path.isfile(args.job):
         return rrmdyn.read_jsonl(args.job), None
-    client = client_factory(args)
-    job = client.job(args.job)
+    job = _job(args)
     return list(job.records()), job
 
 
 def cmd_health(args):
-    import grpc
-    from ._stubs import health_pb2, health_pb2_grpc
-    client = _client(args)
-    try:
-        response = health_pb2_grpc.HealthStub(client._channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=client.timeout, metadata=client._metadata())
-    except grpc.RpcError as error:
-        from .errors import from_rpc_error
-        raise from_rpc_error(error) from None
-    name = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
-    print(name)
-    return 0 if name == "SERVING" else 3
+    def health(client):
+        name = client.health()
+        print(name)
+        return 0 if name == "SERVING" else 3
+    return _each_server(args, health)
 
 
 def cmd_models(args):
-    for m in _client(args).models():
-        _print_json(m)
-    return 0
+    def models(client):
+        for m in client.models():
+            _print_json(m)
+        return 0
+    return _each_server(args, models)
 
 
 def cmd_submit(args):
     import rrmdyn
-    client = _client(args)
+    targets = _targets(args)
+    # One server: a plain job; several: the study sharded over them.
+    client = _connect(args, targets[0]) if len(targets) == 1 else rrmdyn.ShardedClient(targets, **_settings(args))
     kwargs = dict(segments=args.segments, lyapunov_k=args.lyapunov_k, seed=args.seed,
                   tangent_dtype=args.tangent_dtype, restarts=args.restarts, restart_kind=args.restart_kind,
                   restart_sigma=args.restart_sigma, batch_size=args.batch_size, priority=args.priority,
@@ -166,8 +236,8 @@ def cmd_submit(args):
 
 
 def cmd_status(args):
-    client = _client(args)
-    job = client.job(args.job)
+    import rrmdyn
+    job = _job(args)
     if args.wait:
         status = job.wait(progress=not args.quiet)
     else:
@@ -180,19 +250,32 @@ def cmd_status(args):
             status["job_id"], state_name(status["state"]), status.get("records_stored"),
             status.get("total_records"), status.get("records_failed"), status.get("model"),
             (" error=" + status["error"]) if status.get("error") else ""))
+        if isinstance(job, rrmdyn.ShardedJob):
+            for i, (part, part_status) in enumerate(zip(job.jobs, job.parts()), 1):
+                print("part %d: %s/%s %s %s/%s" % (i, part.client.target, part.job_id,
+                                                   state_name(part_status["state"]),
+                                                   part_status.get("records_stored"),
+                                                   part_status.get("total_records")))
     return 0
 
 
 def cmd_jobs(args):
     from .client import state_name
-    for j in _client(args).jobs(args.state):
-        print("%s %s %s/%s %s" % (j["job_id"], state_name(j["state"]), j.get("records_stored"),
-                                  j.get("total_records"), j.get("model")))
-    return 0
+
+    def jobs(client):
+        for j in client.jobs(args.state):
+            print("%s %s %s/%s %s" % (j["job_id"], state_name(j["state"]), j.get("records_stored"),
+                                      j.get("total_records"), j.get("model")))
+        return 0
+    return _each_server(args, jobs)
 
 
 def cmd_records(args):
-    job = _client(args).job(args.job)
+    import rrmdyn
+    if args.from_index and rrmdyn.sharding.is_sharded_id(args.job):
+        raise UsageError("--from: a sharded job's records are merged from several streams and have no single "
+                         "stream index; expected 0, found %d" % args.from_index)
+    job = _job(args)
     out = open(args.out, "w") if args.out else sys.stdout
     try:
         for record in job.records(from_index=args.from_index):
@@ -205,7 +288,7 @@ def cmd_records(args):
 
 
 def cmd_cancel(args):
-    status = _client(args).job(args.job).cancel()
+    status = _job(args).cancel()
     from .client import state_name
     print("%s %s" % (status["job_id"], state_name(status["state"])))
     return 0
@@ -213,7 +296,7 @@ def cmd_cancel(args):
 
 def cmd_plot(args):
     from . import plots
-    records, _ = _records_for(args, _client)
+    records, _ = _records_for(args)
     report = None
     paths = plots.save_all(records, args.out, report=report)
     for p in paths:
@@ -242,8 +325,7 @@ def _parameters(args):
 
 def cmd_report(args):
     from . import report as report_module
-    client = _client(args)
-    job = client.job(args.job)
+    job = _job(args)
     report = job.report(**_parameters(args))
     if args.html:
         records = list(job.records())
@@ -263,7 +345,9 @@ def cmd_report(args):
 def build_parser():
     parser = argparse.ArgumentParser(prog="python3 -m rrmdyn", description=__doc__.split("\n")[0])
     parser.add_argument("--target", default=os.environ.get("RRM_TARGET", DEFAULT_TARGET),
-                        help="rrmd address host:port (env RRM_TARGET; default %(default)s)")
+                        help="rrmd address host:port; several, comma-separated (all:HOST:PORT = every address "
+                             "HOST resolves to), shard a submitted job over them (env RRM_TARGET; default "
+                             "%(default)s)")
     parser.add_argument("--token", default=None, help="bearer token for rrmd --auth_tokens (env RRM_TOKEN)")
     parser.add_argument("--token_file", default=None, help="file holding the bearer token")
     parser.add_argument("--tls", action="store_true", help="TLS with the system's root certificates")
@@ -359,9 +443,9 @@ def main(argv=None):
         return 1
     try:
         return args.fn(args)
-    except UsageError as error:
+    except CliError as error:
         print("rrmdyn: %s" % error, file=sys.stderr)
-        return 2
+        return error.exit_code
     except rrmdyn.RrmError as error:
         print("rrmdyn: %s" % error, file=sys.stderr)
         return error.exit_code
