@@ -8,3 +8,5 @@ export OMP_NUM_THREADS=1
 ctest --test-dir build --output-on-failure -j "${JOBS:-2}"
 # The Python client against a real rrmd from this build.
 RRM_BUILD_DIR=build /usr/bin/python3 -m pytest -q tests/python
+# The deployment files (deploy/, docker-compose*.yml) against each other and a real rrmd.
+scripts/check-deploy.sh
