@@ -88,18 +88,27 @@ double SegmentFlops(const ModelConfig& c) {
   return block * c.H_cycles * (c.L_cycles + 1) * c.L_layers;
 }
 
+// Waits for the work queued on `device`: copying a new scalar to the host is
+// ordered after every kernel already on the default stream (a no-op on the CPU).
+void Synchronize(const torch::Device& device) {
+  (void)torch::zeros({1}, torch::TensorOptions().device(device)).item<float>();
+}
+
+// Seconds per call of `fn`, timed over at least `min_seconds`; on a GPU the
+// calls only queue kernels, so the clock stops after the queue has drained.
 template <typename Fn>
-double SecondsPerCall(Fn&& fn, double min_seconds) {
+double SecondsPerCall(const torch::Device& device, Fn&& fn, double min_seconds) {
   fn();  // warm-up
+  Synchronize(device);
   int calls = 0;
   const auto start = std::chrono::steady_clock::now();
-  double elapsed = 0;
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   do {
     fn();
     ++calls;
-    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  } while (elapsed < min_seconds);
-  return elapsed / calls;
+  } while (elapsed() < min_seconds);
+  Synchronize(device);
+  return elapsed() / calls;
 }
 
 std::vector<int64_t> Ints(const std::vector<std::string>& values) {
@@ -123,7 +132,7 @@ int main(int argc, char** argv) {
 
   const int64_t n = 1024;
   const torch::Tensor a = torch::randn({n, n}, device), b = torch::randn({n, n}, device);
-  const double sgemm = 2.0 * n * n * n / SecondsPerCall([&] { torch::mm(a, b); }, min_seconds) / 1e9;
+  const double sgemm = 2.0 * n * n * n / SecondsPerCall(device, [&] { torch::mm(a, b); }, min_seconds) / 1e9;
   std::printf("sgemm %lldx%lld float32, %d threads: %.1f GFLOP/s\n\n", static_cast<long long>(n),
               static_cast<long long>(n), torch::get_num_threads(), sgemm);
   std::printf("%-9s %6s %5s %3s %11s %10s %9s %7s %10s %10s %9s\n", "family", "hidden", "batch", "k", "s/segment",
@@ -147,7 +156,7 @@ int main(int argc, char** argv) {
         auto step_seconds = [&](int64_t k, double budget) {
           torch::Tensor x = x0.unsqueeze(0);
           if (k > 0) x = torch::cat({x, torch::randn({k, batch, x0.size(1)}, x0.options())}, 0);
-          return SecondsPerCall([&] { map.Step(x, {}); }, budget);
+          return SecondsPerCall(device, [&] { map.Step(x, {}); }, budget);
         };
         for (int64_t k : Ints(absl::GetFlag(FLAGS_k))) {
           constexpr int kRounds = 3;
@@ -159,7 +168,7 @@ int main(int argc, char** argv) {
               ratios.push_back(times.back() / base);
               // One reverse pass of the propagator: k VJPs through a segment.
               const torch::Tensor u = torch::randn({k, batch, x0.size(1)}, x0.options());
-              vjp_ratios.push_back(SecondsPerCall([&] { map.Vjp(x0, u); }, min_seconds / kRounds) / base);
+              vjp_ratios.push_back(SecondsPerCall(device, [&] { map.Vjp(x0, u); }, min_seconds / kRounds) / base);
             }
           }
           std::sort(ratios.begin(), ratios.end());
