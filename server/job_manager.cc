@@ -1,5 +1,6 @@
 #include "server/job_manager.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "core/common/status.h"
 #include "server/record_proto.h"
 
@@ -573,7 +575,16 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id) {
 std::optional<Assignment> JobManager::Next(const DeviceSlot& worker, absl::Duration timeout) {
   {
     absl::MutexLock lock(&mu_);
-    if (!workers_[worker.name].in_rotation) {
+    WorkerHealth& health = workers_[worker.name];
+    if (!health.in_rotation && absl::Now() >= health.back_at) {
+      // Probation: the next failure takes it out again at once.
+      health.in_rotation = true;
+      health.consecutive_failures = kMaxConsecutiveFailures - 1;
+      if (metrics_ != nullptr) metrics_->SetDeviceInRotation(worker.name, true);
+      std::cerr << "rrmd: putting " << worker.name << " back into rotation after resting "
+                << absl::FormatDuration(health.rest) << "\n";
+    }
+    if (!health.in_rotation) {
       // Out of rotation: idle (the worker thread keeps polling for shutdown).
       absl::CondVar never;
       never.WaitWithTimeout(&mu_, timeout);
@@ -633,7 +644,9 @@ void JobManager::Complete(const DeviceSlot& worker, Assignment a,
   if (result.ok()) {
     records = *std::move(result);
     absl::MutexLock lock(&mu_);
-    workers_[worker.name].consecutive_failures = 0;
+    WorkerHealth& health = workers_[worker.name];
+    health.consecutive_failures = 0;
+    health.rest = absl::ZeroDuration();  // healthy again: a later fault rests it from the start
   } else {
     const absl::Status& status = result.status();
     absl::MutexLock lock(&mu_);
@@ -652,9 +665,12 @@ void JobManager::Complete(const DeviceSlot& worker, Assignment a,
       if (health.consecutive_failures >= kMaxConsecutiveFailures && health.in_rotation &&
           OtherWorkerInRotation(worker.name)) {
         health.in_rotation = false;
+        health.rest = health.rest == absl::ZeroDuration() ? limits_.device_rest
+                                                          : std::min(2 * health.rest, kMaxDeviceRest);
+        health.back_at = absl::Now() + health.rest;
         if (metrics_ != nullptr) metrics_->SetDeviceInRotation(worker.name, false);
-        std::cerr << "rrmd: taking " << worker.name << " out of rotation after " << health.consecutive_failures
-                  << " failed work items; last: " << status << "\n";
+        std::cerr << "rrmd: taking " << worker.name << " out of rotation for " << absl::FormatDuration(health.rest)
+                  << " after " << health.consecutive_failures << " failed work items; last: " << status << "\n";
       }
       a.item.attempts += 1;
       a.item.failed_on.insert(worker.name);

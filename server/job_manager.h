@@ -17,7 +17,12 @@
 //   A job never fails because of an example; it SUCCEEDS once every
 //   (example, restart) has its record. A worker whose last
 //   kMaxConsecutiveFailures items failed (not counting splits) is taken out
-//   of rotation while another worker remains; its item is re-queued.
+//   of rotation while another worker remains; its item is re-queued. It rests
+//   for JobLimits::device_rest, then takes work again on probation: one more
+//   failure takes it out for twice as long (at most kMaxDeviceRest), one
+//   success restores it fully. A transient device fault (a driver reset, a
+//   neighbour's memory spike) so costs a day-long study minutes, not half its
+//   devices.
 //
 // Restart: Recover() re-queues, for each unfinished stored job, exactly the
 // (example, restart) pairs that have no stored record.
@@ -37,6 +42,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "core/puzzle/puzzle_set.h"
 #include "rrm/v1/dynamics.pb.h"
 #include "server/device_worker.h"
@@ -55,9 +61,11 @@ struct JobLimits {
   int32_t max_batch_size = 1024;
   int32_t max_restarts = 1024;
   int32_t max_lyapunov_k = 256;
+  absl::Duration device_rest = absl::Minutes(5);  // first rest of a worker out of rotation
 };
 
 inline constexpr int kMaxConsecutiveFailures = 3;
+inline constexpr absl::Duration kMaxDeviceRest = absl::Hours(1);
 
 class JobManager : public WorkSource {
  public:
@@ -108,6 +116,8 @@ class JobManager : public WorkSource {
   struct WorkerHealth {
     int consecutive_failures = 0;
     bool in_rotation = true;
+    absl::Duration rest;       // of the current or last time out of rotation
+    absl::Time back_at;        // when a worker out of rotation takes work again
   };
 
   absl::StatusOr<puzzle::PuzzleSet> ResolvePuzzles(const v1::PuzzleInput& input) const;

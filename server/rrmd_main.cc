@@ -8,6 +8,7 @@
 // yet stored is redone on the next start (the store makes that exact).
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -57,6 +58,9 @@ ABSL_FLAG(int64_t, max_puzzles_per_job, 100000, "most puzzles one job may hold")
 ABSL_FLAG(int64_t, max_message_bytes, 64 << 20, "largest request message accepted");
 ABSL_FLAG(int64_t, max_jobs_per_token, 16, "most unfinished jobs per caller (token)");
 ABSL_FLAG(int32_t, batch_size, 16, "default examples per work item");
+ABSL_FLAG(int32_t, device_rest_seconds, 300,
+          "how long a worker taken out of rotation rests before it is tried again (doubling after each relapse, "
+          "up to 1 h)");
 ABSL_FLAG(int32_t, threads, 0, "intra-op threads (0: 1 when CPU workers are used, else LibTorch's default)");
 ABSL_FLAG(std::string, fail_device, "", "testing only: every work item on this worker fails (INTERNAL)");
 
@@ -132,6 +136,7 @@ absl::Status Serve() {
   rrm::server::JobLimits limits;
   limits.max_puzzles_per_job = absl::GetFlag(FLAGS_max_puzzles_per_job);
   limits.max_active_jobs_per_owner = absl::GetFlag(FLAGS_max_jobs_per_token);
+  limits.device_rest = absl::Seconds(std::max(1, absl::GetFlag(FLAGS_device_rest_seconds)));
   limits.default_batch_size = std::max(1, absl::GetFlag(FLAGS_batch_size));
   rrm::server::JobManager jobs(store.get(), &registry, &scheduler, &metrics,
                                rrm::server::PathPolicy("--model_root", absl::GetFlag(FLAGS_model_root)),

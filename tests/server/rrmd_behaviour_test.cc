@@ -289,6 +289,36 @@ TEST_F(RrmdBehaviour, RequiresAKnownBearerToken) {
   EXPECT_EQ(job.owner(), "alice");
 }
 
+TEST_F(RrmdBehaviour, LimitsMessageSizeAndUnfinishedJobsPerCaller) {
+  const std::string dir = TempFolder("limits_tokens");
+  std::ofstream(dir + "/tokens") << "alice:secret-a\nbob:secret-b\n";
+  StartServer("limits", {kModelFlag, "--auth_tokens=" + dir + "/tokens", "--max_message_bytes=4096",
+                         "--max_jobs_per_token=1"});
+  // 100 puzzles with solutions are ~16 KB: refused by gRPC before any work,
+  // naming both sizes.
+  v1::SubmitJobResponse response;
+  const grpc::Status large = Submit(SudokuJob("trm", 100, 2, 1), &response, "secret-a");
+  EXPECT_EQ(large.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << large.error_message();
+  EXPECT_THAT(large.error_message(), HasSubstr("4096"));
+
+  // One unfinished job per caller: alice's second waits for her first, bob is
+  // not held up by alice.
+  const v1::SubmitJobRequest long_job = SudokuJob("trm", 20, 16, 1);
+  ASSERT_TRUE(Submit(long_job, &response, "secret-a").ok());
+  const std::string first = response.job_id();
+  const grpc::Status second = Submit(long_job, &response, "secret-a");
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(second.error_message(), HasSubstr("--max_jobs_per_token"));
+  EXPECT_THAT(second.error_message(), HasSubstr("found 1"));
+  EXPECT_TRUE(Submit(SudokuJob("trm", 1, 2, 1), &response, "secret-b").ok());
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(first);
+  v1::Job cancelled;
+  auto context = Context("secret-a");
+  ASSERT_TRUE(stub_->CancelJob(context.get(), cancel, &cancelled).ok());
+  EXPECT_TRUE(Submit(SudokuJob("trm", 1, 2, 1), &response, "secret-a").ok()) << "a finished job frees the slot";
+}
+
 TEST(RrmdStartup, RefusesNonLoopbackListenWithoutTokens) {
   RrmdProcess rrmd(TempFolder("open"), {"--listen=0.0.0.0:" + std::to_string(FreePort())});
   // The later --listen wins over the helper's default.
@@ -306,7 +336,24 @@ TEST_F(RrmdBehaviour, TakesAFailingDeviceOutOfRotation) {
     EXPECT_EQ(r.error(), "") << r.example_index();
     EXPECT_EQ(r.device(), "cpu#0");
   }
-  EXPECT_THAT(rrmd_->log(), HasSubstr("taking cpu#1 out of rotation"));
+  EXPECT_THAT(rrmd_->log(), HasSubstr("taking cpu#1 out of rotation for 5m"));
+}
+
+TEST_F(RrmdBehaviour, ARestedDeviceIsTriedAgainAndRestsLongerAfterARelapse) {
+  StartServer("resting_device", {kModelFlag, "--fail_device=cpu#1", "--device_rest_seconds=1"});
+  // Long enough for cpu#1 to come back at least once while work remains.
+  const std::string job_id = MustSubmit(SudokuJob("trm", 60, 16, 1));
+  std::vector<v1::ExampleRecord> records;
+  ASSERT_TRUE(StreamAll(*stub_, job_id, 0, &records).ok());
+  ASSERT_EQ(records.size(), 60u);
+  for (const auto& r : records) {
+    EXPECT_EQ(r.error(), "") << "an item failing on the probation worker is retried on the other";
+    EXPECT_EQ(r.device(), "cpu#0");
+  }
+  const std::string log = rrmd_->log();
+  EXPECT_THAT(log, HasSubstr("taking cpu#1 out of rotation for 1s"));
+  EXPECT_THAT(log, HasSubstr("putting cpu#1 back into rotation after resting 1s"));
+  EXPECT_THAT(log, HasSubstr("taking cpu#1 out of rotation for 2s")) << "one failure on probation, twice the rest";
 }
 
 }  // namespace
