@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -147,7 +148,9 @@ class RecordsAnalysis final : public grpc::ServerReadReactor<v1::AnalyzeRecordsR
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the caller half-closed: everything has arrived
-      Answer(Analyze());
+      // Off gRPC's callback threads (see UnaryOffThread); Answer's Finish is
+      // the thread's last touch of this reactor.
+      std::thread([this] { Answer(Analyze()); }).detach();
       return;
     }
     if (first_) {
@@ -219,6 +222,24 @@ absl::StatusOr<std::string> DynamicsService::Authenticate(grpc::CallbackServerCo
     authorization = std::string(it->second.data(), it->second.size());
   }
   return auth_->Check(authorization);
+}
+
+// For calls that may compute for minutes (the analysis of a large job): gRPC
+// runs reactions on a few callback threads, and blocking them would stall
+// record streams and the health checks a Kubernetes liveness probe relies on.
+// The request and response stay valid until Finish; server shutdown waits
+// for it.
+template <typename Fn>
+grpc::ServerUnaryReactor* DynamicsService::UnaryOffThread(grpc::CallbackServerContext* context, const char* method,
+                                                          Fn&& fn) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::string> owner = Authenticate(context);
+  std::thread([this, reactor, method, owner = std::move(owner), fn = std::forward<Fn>(fn)]() mutable {
+    const grpc::Status answer = ToGrpcStatus(owner.ok() ? fn(*owner) : owner.status());
+    if (metrics_ != nullptr) metrics_->Rpc(method, CodeName(answer.error_code()));
+    reactor->Finish(answer);
+  }).detach();
+  return reactor;
 }
 
 template <typename Fn>
@@ -295,7 +316,7 @@ grpc::ServerUnaryReactor* DynamicsService::CancelJob(grpc::CallbackServerContext
 
 grpc::ServerUnaryReactor* DynamicsService::Analyze(grpc::CallbackServerContext* context,
                                                    const v1::AnalyzeRequest* request, v1::AnalyzeResponse* response) {
-  return Unary(context, "Analyze", [&](const std::string&) -> absl::Status {
+  return UnaryOffThread(context, "Analyze", [this, request, response](const std::string&) -> absl::Status {
     // The job's state before its records: a job that finishes in between is
     // analysed as stored and reported as incomplete, never the other way round.
     absl::StatusOr<v1::Job> job = jobs_->Get(request->job_id());

@@ -53,6 +53,8 @@ class DynamicsService final : public v1::Dynamics::CallbackService {
   absl::StatusOr<std::string> Authenticate(grpc::CallbackServerContext* context) const;
   template <typename Fn>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const char* method, Fn&& fn);
+  template <typename Fn>
+  grpc::ServerUnaryReactor* UnaryOffThread(grpc::CallbackServerContext* context, const char* method, Fn&& fn);
 
   JobManager* const jobs_;
   const Authenticator* const auth_;
