@@ -1,7 +1,7 @@
 // The two scalar encodings every JSON writer here shares, in the proto3 JSON
 // mapping's conventions (SPEC §4): strings with the standard escapes, doubles
 // in their shortest round-trip form and non-finite ones as "NaN",
-// "Infinity", "-Infinity".
+// "Infinity", "-Infinity". (Reading is json.h.)
 #ifndef RRM_CORE_COMMON_JSON_TEXT_H_
 #define RRM_CORE_COMMON_JSON_TEXT_H_
 

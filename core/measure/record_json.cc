@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/json.h"
 #include "core/common/json_text.h"
 #include "core/common/status.h"
 
@@ -103,238 +103,30 @@ std::string RecordToJson(const ExampleRecord& r) {
 
 // ---------------------------------------------------------------- reading
 //
-// A small strict JSON parser (RFC 8259) into a tree, then the proto3 JSON
-// mapping onto the struct with errors that name the field path.
+// The shared strict JSON parser (core/common/json.h) into a tree, then the
+// proto3 JSON mapping onto the struct with errors that name the field path.
 
 namespace {
 
-struct JsonValue {
-  enum Kind { kNull, kBool, kNumber, kString, kArray, kObject } kind = kNull;
-  bool boolean = false;
-  std::string text;  // kNumber: the literal as written; kString: the decoded UTF-8
-  std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;
-};
+using Kind = JsonValue::Kind;
 
-const char* KindName(JsonValue::Kind kind) {
+const char* KindName(Kind kind) {
   switch (kind) {
-    case JsonValue::kNull: return "null";
-    case JsonValue::kBool: return "a boolean";
-    case JsonValue::kNumber: return "a number";
-    case JsonValue::kString: return "a string";
-    case JsonValue::kArray: return "an array";
-    case JsonValue::kObject: return "an object";
+    case Kind::kNull: return "null";
+    case Kind::kBool: return "a boolean";
+    case Kind::kNumber: return "a number";
+    case Kind::kString: return "a string";
+    case Kind::kArray: return "an array";
+    case Kind::kObject: return "an object";
   }
   return "?";
 }
 
-class JsonParser {
- public:
-  explicit JsonParser(absl::string_view text) : text_(text) {}
-
-  absl::StatusOr<JsonValue> ParseDocument() {
-    JsonValue value;
-    RRM_RETURN_IF_ERROR(ParseValue(&value, 0));
-    SkipSpace();
-    if (pos_ != text_.size()) return Error("unexpected text after the JSON value");
-    return value;
-  }
-
- private:
-  static constexpr int kMaxDepth = 64;
-
-  absl::Status Error(absl::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat("invalid JSON at column ", pos_ + 1, ": ", what));
-  }
-  void SkipSpace() {
-    while (pos_ < text_.size() &&
-           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r')) {
-      ++pos_;
-    }
-  }
-  bool Consume(absl::string_view literal) {
-    if (text_.substr(pos_, literal.size()) != literal) return false;
-    pos_ += literal.size();
-    return true;
-  }
-
-  absl::Status ParseValue(JsonValue* out, int depth) {
-    if (depth > kMaxDepth) return Error("nested too deeply");
-    SkipSpace();
-    if (pos_ >= text_.size()) return Error("unexpected end of input");
-    const char c = text_[pos_];
-    if (c == '{') return ParseObject(out, depth);
-    if (c == '[') return ParseArray(out, depth);
-    if (c == '"') {
-      out->kind = JsonValue::kString;
-      return ParseString(&out->text);
-    }
-    if (Consume("true")) {
-      out->kind = JsonValue::kBool;
-      out->boolean = true;
-      return absl::OkStatus();
-    }
-    if (Consume("false")) {
-      out->kind = JsonValue::kBool;
-      return absl::OkStatus();
-    }
-    if (Consume("null")) {
-      out->kind = JsonValue::kNull;
-      return absl::OkStatus();
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) return ParseNumber(out);
-    return Error(absl::StrCat("unexpected character '", std::string(1, c), "'"));
-  }
-
-  absl::Status ParseObject(JsonValue* out, int depth) {
-    out->kind = JsonValue::kObject;
-    ++pos_;  // '{'
-    SkipSpace();
-    if (Consume("}")) return absl::OkStatus();
-    while (true) {
-      SkipSpace();
-      if (pos_ >= text_.size() || text_[pos_] != '"') return Error("expected a member name");
-      std::string name;
-      RRM_RETURN_IF_ERROR(ParseString(&name));
-      SkipSpace();
-      if (!Consume(":")) return Error("expected ':'");
-      JsonValue value;
-      RRM_RETURN_IF_ERROR(ParseValue(&value, depth + 1));
-      out->members.emplace_back(std::move(name), std::move(value));
-      SkipSpace();
-      if (Consume("}")) return absl::OkStatus();
-      if (!Consume(",")) return Error("expected ',' or '}'");
-    }
-  }
-
-  absl::Status ParseArray(JsonValue* out, int depth) {
-    out->kind = JsonValue::kArray;
-    ++pos_;  // '['
-    SkipSpace();
-    if (Consume("]")) return absl::OkStatus();
-    while (true) {
-      JsonValue value;
-      RRM_RETURN_IF_ERROR(ParseValue(&value, depth + 1));
-      out->items.push_back(std::move(value));
-      SkipSpace();
-      if (Consume("]")) return absl::OkStatus();
-      if (!Consume(",")) return Error("expected ',' or ']'");
-    }
-  }
-
-  absl::Status ParseHex4(uint32_t* out) {
-    if (pos_ + 4 > text_.size()) return Error("truncated \\u escape");
-    *out = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char h = text_[pos_++];
-      *out <<= 4;
-      if (h >= '0' && h <= '9') {
-        *out |= h - '0';
-      } else if (h >= 'a' && h <= 'f') {
-        *out |= h - 'a' + 10;
-      } else if (h >= 'A' && h <= 'F') {
-        *out |= h - 'A' + 10;
-      } else {
-        return Error("bad hex digit in \\u escape");
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
-  absl::Status ParseString(std::string* out) {
-    ++pos_;  // '"'
-    while (true) {
-      if (pos_ >= text_.size()) return Error("unterminated string");
-      const unsigned char c = text_[pos_++];
-      if (c == '"') return absl::OkStatus();
-      if (c < 0x20) return Error("control character in string");
-      if (c != '\\') {
-        out->push_back(static_cast<char>(c));
-        continue;
-      }
-      if (pos_ >= text_.size()) return Error("unterminated escape");
-      const char e = text_[pos_++];
-      switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
-        case 'u': {
-          uint32_t cp = 0;
-          RRM_RETURN_IF_ERROR(ParseHex4(&cp));
-          if (cp >= 0xD800 && cp <= 0xDBFF) {  // a surrogate pair
-            uint32_t low = 0;
-            if (!Consume("\\u")) return Error("unpaired surrogate in \\u escape");
-            RRM_RETURN_IF_ERROR(ParseHex4(&low));
-            if (low < 0xDC00 || low > 0xDFFF) return Error("unpaired surrogate in \\u escape");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return Error("unpaired surrogate in \\u escape");
-          }
-          AppendUtf8(cp, out);
-          break;
-        }
-        default:
-          return Error(absl::StrCat("bad escape '\\", std::string(1, e), "'"));
-      }
-    }
-  }
-
-  absl::Status ParseNumber(JsonValue* out) {
-    const size_t start = pos_;
-    auto digits = [this] {
-      const size_t from = pos_;
-      while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
-      return pos_ - from;
-    };
-    Consume("-");
-    if (Consume("0")) {
-      // RFC 8259: no leading zeros.
-    } else if (digits() == 0) {
-      return Error("bad number");
-    }
-    if (Consume(".") && digits() == 0) return Error("bad number: digits expected after '.'");
-    if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
-      ++pos_;
-      if (!Consume("+")) Consume("-");
-      if (digits() == 0) return Error("bad number: digits expected in exponent");
-    }
-    out->kind = JsonValue::kNumber;
-    out->text = std::string(text_.substr(start, pos_ - start));
-    return absl::OkStatus();
-  }
-
-  absl::string_view text_;
-  size_t pos_ = 0;
-};
-
 absl::Status FieldError(const std::string& field, absl::string_view expected, const JsonValue& found) {
-  std::string shown = found.kind == JsonValue::kNumber || found.kind == JsonValue::kString
-                          ? absl::StrCat(" ", found.kind == JsonValue::kString ? "\"" : "", found.text,
-                                         found.kind == JsonValue::kString ? "\"" : "")
-                          : "";
+  const bool is_string = found.kind == Kind::kString;
+  const std::string shown = found.kind == Kind::kNumber || is_string
+                                ? absl::StrCat(" ", is_string ? "\"" : "", found.text, is_string ? "\"" : "")
+                                : "";
   return absl::InvalidArgumentError(
       absl::StrCat("field \"", field, "\": expected ", expected, ", found ", KindName(found.kind), shown));
 }
@@ -351,7 +143,7 @@ bool IsIntegerLiteral(const std::string& s) {
 // fraction or exponent is accepted when its value is integral (as protobuf does).
 absl::StatusOr<int64_t> ReadInteger(const std::string& field, const JsonValue& v, int64_t lo, int64_t hi,
                                     absl::string_view type) {
-  if (v.kind != JsonValue::kNumber && v.kind != JsonValue::kString) {
+  if (v.kind != Kind::kNumber && v.kind != Kind::kString) {
     return FieldError(field, absl::StrCat(type, " (number or string)"), v);
   }
   const std::string& s = v.text;
@@ -361,9 +153,8 @@ absl::StatusOr<int64_t> ReadInteger(const std::string& field, const JsonValue& v
     if (result.ec == std::errc() && result.ptr == s.data() + s.size() && value >= lo && value <= hi) return value;
     return FieldError(field, absl::StrCat(type, " in [", lo, ", ", hi, "]"), v);
   }
-  if (v.kind == JsonValue::kNumber) {
-    double d = 0;
-    std::from_chars(s.data(), s.data() + s.size(), d);  // the grammar was checked by the parser
+  if (v.kind == Kind::kNumber) {
+    const double d = v.number;
     if (std::floor(d) == d && d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) {
       return static_cast<int64_t>(d);
     }
@@ -372,7 +163,7 @@ absl::StatusOr<int64_t> ReadInteger(const std::string& field, const JsonValue& v
 }
 
 absl::StatusOr<uint64_t> ReadUint64(const std::string& field, const JsonValue& v) {
-  if ((v.kind == JsonValue::kNumber || v.kind == JsonValue::kString) && IsIntegerLiteral(v.text) &&
+  if ((v.kind == Kind::kNumber || v.kind == Kind::kString) && IsIntegerLiteral(v.text) &&
       v.text[0] != '-') {
     uint64_t value = 0;
     auto result = std::from_chars(v.text.data(), v.text.data() + v.text.size(), value);
@@ -382,41 +173,34 @@ absl::StatusOr<uint64_t> ReadUint64(const std::string& field, const JsonValue& v
 }
 
 absl::StatusOr<double> ReadDouble(const std::string& field, const JsonValue& v) {
-  if (v.kind == JsonValue::kString) {
+  if (v.kind == Kind::kString) {
     if (v.text == "NaN") return std::numeric_limits<double>::quiet_NaN();
     if (v.text == "Infinity") return std::numeric_limits<double>::infinity();
     if (v.text == "-Infinity") return -std::numeric_limits<double>::infinity();
     // proto3 JSON also accepts a number written as a string; check it is one.
-    JsonParser parser(v.text);
-    absl::StatusOr<JsonValue> inner = parser.ParseDocument();
-    if (!inner.ok() || inner->kind != JsonValue::kNumber) {
+    absl::StatusOr<JsonValue> inner = ParseJson(v.text, field);
+    if (!inner.ok() || inner->kind != Kind::kNumber) {
       return FieldError(field, "a double (number, \"NaN\", \"Infinity\" or \"-Infinity\")", v);
     }
     return ReadDouble(field, *inner);
   }
-  if (v.kind != JsonValue::kNumber) {
+  if (v.kind != Kind::kNumber) {
     return FieldError(field, "a double (number, \"NaN\", \"Infinity\" or \"-Infinity\")", v);
   }
-  // from_chars, unlike strtod, ignores the locale. Underflow to a subnormal
-  // or zero is accepted (as protobuf does); overflow is not.
-  double d = 0;
-  const auto result = std::from_chars(v.text.data(), v.text.data() + v.text.size(), d);
-  if (result.ec == std::errc::result_out_of_range) {
-    const bool negative_exponent =
-        v.text.find("e-") != std::string::npos || v.text.find("E-") != std::string::npos;
-    if (!negative_exponent) return FieldError(field, "a double within range", v);
-    return 0.0;  // underflow
-  }
-  return d;
+  // The parser rounds correctly, so shortest round-trip text reads back
+  // bit-exact. Underflow to a subnormal or zero is accepted (as protobuf
+  // does); overflow (to infinity: no special literals here) is not.
+  if (!std::isfinite(v.number)) return FieldError(field, "a double within range", v);
+  return v.number;
 }
 
 absl::StatusOr<bool> ReadBool(const std::string& field, const JsonValue& v) {
-  if (v.kind != JsonValue::kBool) return FieldError(field, "true or false", v);
+  if (v.kind != Kind::kBool) return FieldError(field, "true or false", v);
   return v.boolean;
 }
 
 absl::StatusOr<std::string> ReadString(const std::string& field, const JsonValue& v) {
-  if (v.kind != JsonValue::kString) return FieldError(field, "a string", v);
+  if (v.kind != Kind::kString) return FieldError(field, "a string", v);
   return v.text;
 }
 
@@ -426,7 +210,7 @@ absl::StatusOr<std::string> ReadString(const std::string& field, const JsonValue
 template <typename AssignFn>
 absl::Status ForEachField(const std::string& where, const JsonValue& object,
                           const std::vector<const char*>& known, AssignFn assign) {
-  if (object.kind != JsonValue::kObject) {
+  if (object.kind != Kind::kObject) {
     return FieldError(where.empty() ? "(record)" : where, "an object", object);
   }
   std::set<std::string> seen;
@@ -447,7 +231,7 @@ absl::Status ForEachField(const std::string& where, const JsonValue& object,
     if (!seen.insert(name).second) {
       return absl::InvalidArgumentError(absl::StrCat("field \"", path, "\" appears twice"));
     }
-    if (value.kind == JsonValue::kNull) continue;
+    if (value.kind == Kind::kNull) continue;
     RRM_RETURN_IF_ERROR(assign(name, path, value));
   }
   return absl::OkStatus();
@@ -455,7 +239,7 @@ absl::Status ForEachField(const std::string& where, const JsonValue& object,
 
 template <typename T, typename ReadOne>
 absl::Status ReadArray(const std::string& field, const JsonValue& v, std::vector<T>* out, ReadOne read_one) {
-  if (v.kind != JsonValue::kArray) return FieldError(field, "an array", v);
+  if (v.kind != Kind::kArray) return FieldError(field, "an array", v);
   out->clear();
   for (size_t i = 0; i < v.items.size(); ++i) {
     RRM_ASSIGN_OR_RETURN(T item, read_one(absl::StrCat(field, "[", i, "]"), v.items[i]));
@@ -503,8 +287,7 @@ absl::StatusOr<SegmentRecord> ReadSegment(const std::string& where, const JsonVa
 }  // namespace
 
 absl::StatusOr<ExampleRecord> RecordFromJson(absl::string_view line) {
-  JsonParser parser(line);
-  RRM_ASSIGN_OR_RETURN(JsonValue root, parser.ParseDocument());
+  RRM_ASSIGN_OR_RETURN(const JsonValue root, ParseJson(line, ""));
   // proto3 semantics: an absent field takes the proto default (0, "", false,
   // empty), not record.h's in-struct defaults, exactly as protobuf would parse it.
   ExampleRecord r;

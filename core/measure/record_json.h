@@ -27,8 +27,8 @@ std::string RecordToJson(const ExampleRecord& record);
 // RecordFromJson(RecordToJson(r)) == r for every r.
 // Errors (INVALID_ARGUMENT) name the field path, e.g.
 // `field "segments[2].correct": expected true or false, found a string "yes"`:
-// malformed JSON (with the column), a wrong type, an integer out of range, an
-// unknown field, a field given twice.
+// malformed JSON ("invalid JSON at byte <offset in the line>: ..."), a wrong
+// type, an integer out of range, an unknown field, a field given twice.
 absl::StatusOr<ExampleRecord> RecordFromJson(absl::string_view line);
 
 // Reads a JSONL file (one record per line, as rrm-measure writes). Blank lines

@@ -7,21 +7,18 @@
 
 #include <algorithm>
 #include <type_traits>
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
-#include <tuple>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "core/common/json.h"
 #include "core/common/status.h"
 #include "core/puzzle/npy.h"
 
@@ -34,233 +31,6 @@ constexpr int64_t kSudokuCells = 81;
 constexpr int64_t kSudokuVocab = 11;  // pad + blank + digits 1..9
 constexpr absl::string_view kMazeCharset = "# SGo";
 constexpr int64_t kMazeVocab = 6;  // pad + the 5 characters of kMazeCharset
-
-// ---------------------------------------------------------------------------
-// dataset.json: a flat JSON object. The parser accepts any JSON (nested values
-// are parsed and kept) so a future metadata field cannot break reading.
-
-struct JsonValue {
-  enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject } kind = Kind::kNull;
-  bool boolean = false;
-  double number = 0;
-  bool is_integer = false;  // number written without fraction or exponent
-  int64_t integer = 0;
-  std::string text;
-  std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;
-
-  const JsonValue* Find(absl::string_view key) const {
-    for (const auto& [name, value] : members) {
-      if (name == key) return &value;
-    }
-    return nullptr;
-  }
-};
-
-class JsonParser {
- public:
-  JsonParser(absl::string_view text, const std::string& name) : text_(text), name_(name) {}
-
-  absl::StatusOr<JsonValue> ParseDocument() {
-    RRM_ASSIGN_OR_RETURN(JsonValue value, ParseValue(0));
-    SkipSpace();
-    if (pos_ != text_.size()) return Error("text after the JSON value");
-    return value;
-  }
-
- private:
-  static constexpr int kMaxDepth = 64;
-
-  absl::StatusOr<JsonValue> ParseValue(int depth) {
-    if (depth > kMaxDepth) return Error("nesting too deep");
-    SkipSpace();
-    if (pos_ >= text_.size()) return Error("unexpected end of text");
-    const char c = text_[pos_];
-    JsonValue value;
-    if (c == '{') {
-      value.kind = JsonValue::Kind::kObject;
-      ++pos_;
-      SkipSpace();
-      if (Consume('}')) return value;
-      while (true) {
-        SkipSpace();
-        if (pos_ >= text_.size() || text_[pos_] != '"') return Error("expected a string key");
-        RRM_ASSIGN_OR_RETURN(std::string key, ParseString());
-        SkipSpace();
-        if (!Consume(':')) return Error("expected ':'");
-        RRM_ASSIGN_OR_RETURN(JsonValue member, ParseValue(depth + 1));
-        value.members.emplace_back(std::move(key), std::move(member));
-        SkipSpace();
-        if (Consume('}')) return value;
-        if (!Consume(',')) return Error("expected ',' or '}'");
-      }
-    }
-    if (c == '[') {
-      value.kind = JsonValue::Kind::kArray;
-      ++pos_;
-      SkipSpace();
-      if (Consume(']')) return value;
-      while (true) {
-        RRM_ASSIGN_OR_RETURN(JsonValue item, ParseValue(depth + 1));
-        value.items.push_back(std::move(item));
-        SkipSpace();
-        if (Consume(']')) return value;
-        if (!Consume(',')) return Error("expected ',' or ']'");
-      }
-    }
-    if (c == '"') {
-      value.kind = JsonValue::Kind::kString;
-      RRM_ASSIGN_OR_RETURN(value.text, ParseString());
-      return value;
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) return ParseNumber();
-    for (auto [word, kind, boolean] : {std::tuple{"null", JsonValue::Kind::kNull, false},
-                                       std::tuple{"true", JsonValue::Kind::kBool, true},
-                                       std::tuple{"false", JsonValue::Kind::kBool, false},
-                                       // Python's json.dump writes these for float specials.
-                                       std::tuple{"NaN", JsonValue::Kind::kNumber, false},
-                                       std::tuple{"Infinity", JsonValue::Kind::kNumber, false}}) {
-      if (text_.substr(pos_, std::strlen(word)) == word) {
-        pos_ += std::strlen(word);
-        value.kind = kind;
-        value.boolean = boolean;
-        if (kind == JsonValue::Kind::kNumber) {
-          value.number = word[0] == 'N' ? std::nan("") : HUGE_VAL;
-        }
-        return value;
-      }
-    }
-    return Error(absl::StrCat("unexpected character '", std::string(1, c), "'"));
-  }
-
-  absl::StatusOr<std::string> ParseString() {
-    ++pos_;  // opening quote
-    std::string out;
-    while (pos_ < text_.size() && text_[pos_] != '"') {
-      char c = text_[pos_++];
-      if (c != '\\') {
-        out.push_back(c);
-        continue;
-      }
-      if (pos_ >= text_.size()) break;
-      const char escape = text_[pos_++];
-      switch (escape) {
-        case 'b':
-          out.push_back('\b');
-          break;
-        case 'f':
-          out.push_back('\f');
-          break;
-        case 'n':
-          out.push_back('\n');
-          break;
-        case 'r':
-          out.push_back('\r');
-          break;
-        case 't':
-          out.push_back('\t');
-          break;
-        case 'u': {
-          if (pos_ + 4 > text_.size()) return Error("truncated \\u escape");
-          unsigned code = 0;
-          for (int i = 0; i < 4; ++i) {
-            const char h = text_[pos_++];
-            code <<= 4;
-            if (h >= '0' && h <= '9') {
-              code |= h - '0';
-            } else if (h >= 'a' && h <= 'f') {
-              code |= h - 'a' + 10;
-            } else if (h >= 'A' && h <= 'F') {
-              code |= h - 'A' + 10;
-            } else
-              return Error("bad \\u escape");
-          }
-          // UTF-8 encode the BMP code point (surrogate pairs pass as-is; the
-          // metadata keys this reader uses are ASCII).
-          if (code < 0x80) {
-            out.push_back(static_cast<char>(code));
-          } else if (code < 0x800) {
-            out.push_back(static_cast<char>(0xC0 | (code >> 6)));
-            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-          } else {
-            out.push_back(static_cast<char>(0xE0 | (code >> 12)));
-            out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-            out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-          }
-          break;
-        }
-        default:
-          out.push_back(escape);
-          break;  // \" \\ \/
-      }
-    }
-    if (!Consume('"')) return Error("unterminated string");
-    return out;
-  }
-
-  absl::StatusOr<JsonValue> ParseNumber() {
-    const size_t start = pos_;
-    if (text_[pos_] == '-') ++pos_;
-    if (text_.substr(pos_, 8) == "Infinity") {
-      pos_ += 8;
-      JsonValue value;
-      value.kind = JsonValue::Kind::kNumber;
-      value.number = -HUGE_VAL;
-      return value;
-    }
-    bool integral = true;
-    while (pos_ < text_.size()) {
-      const char c = text_[pos_];
-      if (c >= '0' && c <= '9') {
-        ++pos_;
-      } else if (c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
-        integral = false;
-        ++pos_;
-      } else {
-        break;
-      }
-    }
-    const std::string literal(text_.substr(start, pos_ - start));
-    JsonValue value;
-    value.kind = JsonValue::Kind::kNumber;
-    char* end = nullptr;
-    errno = 0;
-    value.number = std::strtod(literal.c_str(), &end);
-    if (end != literal.c_str() + literal.size()) {
-      return Error(absl::StrCat("malformed number ", literal));
-    }
-    if (integral) {
-      errno = 0;
-      const long long parsed = std::strtoll(literal.c_str(), &end, 10);
-      if (errno == ERANGE) return Error(absl::StrCat("integer out of range: ", literal));
-      value.is_integer = true;
-      value.integer = parsed;
-    }
-    return value;
-  }
-
-  void SkipSpace() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
-                                   text_[pos_] == '\n' || text_[pos_] == '\r')) {
-      ++pos_;
-    }
-  }
-  bool Consume(char c) {
-    if (pos_ < text_.size() && text_[pos_] == c) {
-      ++pos_;
-      return true;
-    }
-    return false;
-  }
-  absl::Status Error(absl::string_view what) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name_, ": JSON parse error at offset ", pos_, ": ", what));
-  }
-
-  absl::string_view text_;
-  const std::string& name_;
-  size_t pos_ = 0;
-};
 
 absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
   std::error_code error;
@@ -276,13 +46,17 @@ absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
   return contents.str();
 }
 
+// ---------------------------------------------------------------------------
+// dataset.json: a flat JSON object; any other JSON value in it is parsed and
+// ignored, so a future metadata field cannot break reading.
+
 absl::StatusOr<int64_t> RequiredInteger(const JsonValue& root, absl::string_view key,
                                         const std::string& name) {
   const JsonValue* value = root.Find(key);
   if (value == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": missing required key \"", key, "\""));
   }
-  if (value->kind == JsonValue::Kind::kNumber && value->is_integer) return value->integer;
+  if (value->kind == JsonValue::Kind::kNumber && value->integer.has_value()) return *value->integer;
   // pydantic may round-trip an int field through float (81.0); accept exact values.
   if (value->kind == JsonValue::Kind::kNumber && std::isfinite(value->number) &&
       value->number == std::floor(value->number) && std::fabs(value->number) < 9.0e15) {
@@ -293,7 +67,9 @@ absl::StatusOr<int64_t> RequiredInteger(const JsonValue& root, absl::string_view
 
 absl::StatusOr<DatasetMetadata> ReadDatasetJson(const std::string& path) {
   RRM_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
-  RRM_ASSIGN_OR_RETURN(JsonValue root, JsonParser(text, path).ParseDocument());
+  JsonOptions options;
+  options.allow_nonfinite = true;  // Python's json.dump writes NaN, Infinity, -Infinity
+  RRM_ASSIGN_OR_RETURN(const JsonValue root, ParseJson(text, path, options));
   if (root.kind != JsonValue::Kind::kObject) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": expected a JSON object"));
   }

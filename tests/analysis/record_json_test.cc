@@ -140,7 +140,7 @@ TEST(RecordJson, RejectsBadInputNamingTheProblem) {
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << line;
     return std::string(r.status().message());
   };
-  EXPECT_THAT(message(R"({"correct": tru})"), HasSubstr("invalid JSON at column"));
+  EXPECT_THAT(message(R"({"correct": tru})"), HasSubstr("invalid JSON at byte 12: unexpected character 't'"));
   EXPECT_THAT(message(R"({"restart": 1} x)"), HasSubstr("unexpected text after"));
   EXPECT_THAT(message(R"({"restart": 01})"), HasSubstr("invalid JSON"));
   EXPECT_THAT(message(R"([1, 2])"), HasSubstr("expected an object"));

@@ -272,7 +272,27 @@ TEST_F(DatasetTest, RejectsMalformedDatasetJson) {
   ASSERT_FALSE(set.ok());
   EXPECT_EQ(set.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(set.status().message(),
-              AllOf(HasSubstr("test/dataset.json"), HasSubstr("JSON parse error")));
+              HasSubstr("test/dataset.json: invalid JSON at byte 15: unexpected end of input"));
+}
+
+TEST_F(DatasetTest, AcceptsPythonFloatSpecialsInDatasetJson) {
+  // json.dump writes NaN / Infinity / -Infinity for float fields; pydantic may
+  // write an int field as 81.0.
+  const std::string root = Make("--kind sudoku");
+  WriteFile(root + "/test/dataset.json",
+            R"({"seq_len": 81.0, "vocab_size": 11, "pad_id": 0, "ignore_label_id": 0,
+                "num_puzzle_identifiers": 1, "mean_puzzle_examples": NaN,
+                "bounds": [-Infinity, Infinity], "sets": ["all"]})");
+  absl::StatusOr<PuzzleSet> set = ReadDatasetFolder(root);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->metadata.seq_len, 81);
+
+  WriteFile(root + "/test/dataset.json", R"({"seq_len": 99999999999999999999})");
+  EXPECT_THAT(ReadDatasetFolder(root).status().message(),
+              HasSubstr("test/dataset.json: key \"seq_len\" must be an integer"));
+  WriteFile(root + "/test/dataset.json", R"({"seq_len": NaN})");
+  EXPECT_THAT(ReadDatasetFolder(root).status().message(),
+              HasSubstr("test/dataset.json: key \"seq_len\" must be an integer"));
 }
 
 // ----------------------------------------------------------------------------
