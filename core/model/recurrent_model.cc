@@ -261,7 +261,24 @@ std::optional<RotaryTable> RecurrentModel::Rotary(int64_t positions) const {
   return MakeRotaryTable(positions, config_.head_dim(), config_.rope_theta, device_);
 }
 
+namespace {
+
+// A state passed as a plain [B, S, D] tensor would be read as a stack of B
+// entries over S examples: attention over the wrong axis and a rotary table of
+// D positions, silently wrong numbers. Refuse it.
+void CheckStacks(const char* where, const JointState& state, const torch::Tensor& e) {
+  TORCH_CHECK(state.z_H.dim() == 4 && state.z_L.dim() == 4 && state.z_H.sizes() == state.z_L.sizes(), where,
+              ": expected z_H and z_L as dual stacks [1+k, B, S, D] of equal shape, found ", state.z_H.sizes(),
+              " and ", state.z_L.sizes(), " (InitialState gives [1, B, S, D])");
+  TORCH_CHECK(e.dim() == 3 && e.size(0) == state.z_H.size(1) && e.size(1) == state.z_H.size(2) &&
+                  e.size(2) == state.z_H.size(3),
+              where, ": expected input embeddings [B, S, D] = ", state.z_H.sizes().slice(1), ", found ", e.sizes());
+}
+
+}  // namespace
+
 void RecurrentModel::Segment(JointState& state, const torch::Tensor& e, const UpdateHook& hook) const {
+  CheckStacks("Segment", state, e);
   const std::optional<RotaryTable> rotary = Rotary(state.z_H.size(2));
   if (config_.family == Family::kHrm) {
     HrmSegment(state, e, hook, rotary);
@@ -271,6 +288,7 @@ void RecurrentModel::Segment(JointState& state, const torch::Tensor& e, const Up
 }
 
 void RecurrentModel::TrainingSegment(JointState& state, const torch::Tensor& e) const {
+  CheckStacks("TrainingSegment", state, e);
   const std::optional<RotaryTable> rotary = Rotary(state.z_H.size(2));
   if (config_.family == Family::kHrm) {
     HrmSegment(state, e, nullptr, rotary, /*one_step_gradient=*/true);

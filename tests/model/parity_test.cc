@@ -2,6 +2,7 @@
 // independent Python re-implementation of upstream's code (tests/reference/),
 // which wrote random-weight checkpoints in upstream's exact format plus its
 // per-segment states in float32 and in float64.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "tests/model/fixtures.h"
@@ -46,6 +47,25 @@ TEST_P(Parity, OneSegmentMatchesReferenceFp32) {
     model_->Segment(x, embeddings_);
     EXPECT_LE(MaxAbsDiff(x.z_H[0], z_H_[t - 1]), 1e-5) << "z_H at segment " << t;
     EXPECT_LE(MaxAbsDiff(x.z_L[0], z_L_[t - 1]), 1e-5) << "z_L at segment " << t;
+  }
+}
+
+TEST_P(Parity, SegmentRefusesAStateThatIsNotADualStack) {
+  // [B, S, D] instead of [1, B, S, D] would run attention over the wrong axis.
+  torch::NoGradGuard no_grad;
+  model::JointState x = ReferenceStateBefore(1);
+  model::JointState plain{x.z_H[0], x.z_L[0]};
+  try {
+    model_->Segment(plain, embeddings_);
+    ADD_FAILURE() << "a [B, S, D] state was accepted";
+  } catch (const c10::Error& error) {
+    EXPECT_THAT(error.what(), ::testing::HasSubstr("expected z_H and z_L as dual stacks [1+k, B, S, D]"));
+  }
+  try {
+    model_->Segment(x, embeddings_.narrow(0, 0, 1));
+    if (embeddings_.size(0) > 1) ADD_FAILURE() << "embeddings of another batch were accepted";
+  } catch (const c10::Error& error) {
+    EXPECT_THAT(error.what(), ::testing::HasSubstr("expected input embeddings [B, S, D]"));
   }
 }
 
