@@ -626,7 +626,8 @@ std::vector<measure::ExampleRecord> JobManager::ErrorRecords(const Assignment& a
   for (int64_t e = a.item.begin; e < a.item.end; ++e) {
     measure::ExampleRecord r;
     r.example_index = static_cast<int32_t>(a.options.first_example_index + e);
-    r.puzzle_id = e < static_cast<int64_t>(a.puzzles->puzzle_ids.size()) ? a.puzzles->puzzle_ids[e] : std::to_string(e);
+    r.puzzle_id = e < static_cast<int64_t>(a.puzzles->puzzle_ids.size()) ? a.puzzles->puzzle_ids[e]
+                                                                          : std::to_string(r.example_index);
     r.givens = e < static_cast<int64_t>(a.puzzles->givens.size()) ? a.puzzles->givens[e] : -1;
     r.restart = a.item.restart;
     r.restart_kind = a.options.restart_kind;
