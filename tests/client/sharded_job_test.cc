@@ -3,6 +3,7 @@
 // example_index, hence the same Q_0 and restart draws), and the report over
 // the merged records must equal that server's report.
 #include <map>
+#include <set>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -137,6 +138,42 @@ TEST_F(ShardedJobTest, MergedRecordsAndReportEqualOneServerMeasuringEverything) 
   EXPECT_EQ(both->records(), 2 * kPuzzles);
   EXPECT_TRUE(both->complete());
   EXPECT_EQ(both->job_id(), sharded->id());
+}
+
+TEST_F(ShardedJobTest, MergedStreamSurvivesOneServerKilledAndRestarted) {
+  const int kPuzzles = 24;
+  ClientOptions options;
+  options.retry_for = absl::Seconds(90);
+  v1::SubmitJobRequest request = SudokuJob("trm", kPuzzles, 16, /*batch_size=*/1);
+  absl::StatusOr<ShardedJob> sharded = ShardedJob::Submit(options, Targets(), request);
+  ASSERT_TRUE(sharded.ok()) << sharded.status();
+  std::set<std::pair<int, int>> keys;
+  int received = 0;
+  bool killed = false;
+  std::string failure;
+  std::thread restart;
+  const absl::Status streamed = sharded->StreamRecords([&](const v1::ExampleRecord& r) {
+    keys.insert({r.example_index(), r.restart()});
+    ++received;
+    if (!killed && r.example_index() >= kPuzzles / 2) {  // server 1 has started delivering: kill -9 it
+      killed = true;
+      servers_[1]->Kill();
+      restart = std::thread([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        EXPECT_TRUE(servers_[1]->Start(&failure, /*keep_ports=*/true)) << failure;
+      });
+    }
+    return absl::OkStatus();
+  });
+  if (restart.joinable()) restart.join();
+  ASSERT_TRUE(streamed.ok()) << streamed;
+  ASSERT_TRUE(killed) << "no record of server 1 arrived";
+  EXPECT_EQ(received, kPuzzles) << "each record exactly once across the restart";
+  EXPECT_EQ(keys.size(), static_cast<size_t>(kPuzzles));
+  absl::StatusOr<v1::Job> sum = sharded->Get();
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  EXPECT_EQ(sum->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(sum->records_stored(), kPuzzles);
 }
 
 TEST_F(ShardedJobTest, ServerDatasetIsSplitByIndexRange) {
