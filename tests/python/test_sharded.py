@@ -14,7 +14,7 @@ import rrmdyn
 from rrmdyn import report as report_module
 from rrmdyn._stubs import pb
 from rrmdyn.sharding import combined_state, sum_jobs
-from conftest import MODEL_FLAG, ROOT, SOLUTION, SUDOKU, Rrmd
+from conftest import BUILD_DIR, MODEL_FLAG, ROOT, SOLUTION, SUDOKU, Rrmd
 
 # Six different Sudokus: SOLUTION with a different third of the cells blanked.
 PUZZLES = ["".join("." if (j * 7 + i) % 3 == 0 else c for j, c in enumerate(SOLUTION)) for i in range(6)]
@@ -182,6 +182,25 @@ def test_cli_shards_over_several_targets(servers, spec, tmp_path):
     report = _cli("report", job_id, "--json", "--bootstrap", "0")
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)["counts"]["records"] == 6
+
+
+def test_rrmctl_and_rrmdyn_reopen_each_others_sharded_ids(servers, spec, tmp_path):
+    rrmctl = os.path.join(BUILD_DIR, "bin", "rrmctl")
+    puzzles = tmp_path / "sudoku.txt"
+    puzzles.write_text("".join("%s,%s\n" % (p, SOLUTION) for p in PUZZLES[:4]))
+    done = subprocess.run([rrmctl, "--target=" + spec, "submit", "--model=trm", "--sudoku=" + str(puzzles),
+                           "--segments=2", "--wait", "--progress=none"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    job = rrmdyn.ShardedClient([]).job(done.stdout.strip())  # rrmctl's id, opened by rrmdyn
+    assert int(job.status()["records_stored"]) == 4  # int64 as a string: the proto3 JSON mapping
+    assert sorted(r["example_index"] for r in job.records()) == [0, 1, 2, 3]
+
+    with rrmdyn.connect(spec) as client:
+        mine = client.submit("trm", PUZZLES[:3], segments=2)
+        mine.wait(progress=False, timeout=300)
+    listed = subprocess.run([rrmctl, "records", mine.job_id], capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr  # rrmdyn's id, opened by rrmctl
+    assert sorted(json.loads(line)["example_index"] for line in listed.stdout.splitlines()) == [0, 1, 2]
 
 
 def test_expand_targets():
