@@ -14,41 +14,8 @@ namespace {
 
 // ---------------------------------------------------------------- JSON
 
-// Builds one object; members are separated by commas in call order.
-class Json {
- public:
-  explicit Json(std::string* out) : out_(out) { out_->push_back('{'); }
-  ~Json() { out_->push_back('}'); }
-
-  std::string* Key(const char* name) {
-    if (!first_) out_->push_back(',');
-    first_ = false;
-    AppendJsonString(name, out_);
-    out_->push_back(':');
-    return out_;
-  }
-  void Int(const char* name, int64_t v) { absl::StrAppend(Key(name), v); }
-  void Double(const char* name, double v) { AppendJsonDouble(v, Key(name)); }
-  void Bool(const char* name, bool v) { Key(name)->append(v ? "true" : "false"); }
-  void String(const char* name, const std::string& v) { AppendJsonString(v, Key(name)); }
-  template <typename T, typename Fn>
-  void Array(const char* name, const std::vector<T>& items, Fn append_one) {
-    std::string* out = Key(name);
-    out->push_back('[');
-    for (size_t i = 0; i < items.size(); ++i) {
-      if (i) out->push_back(',');
-      append_one(items[i], out);
-    }
-    out->push_back(']');
-  }
-
- private:
-  std::string* out_;
-  bool first_ = true;
-};
-
 void AppendQuartiles(const Quartiles& q, std::string* out) {
-  Json o(out);
+  JsonObject o(out);
   o.Int("n", q.n);
   o.Double("q1", q.q1);
   o.Double("median", q.median);
@@ -56,7 +23,7 @@ void AppendQuartiles(const Quartiles& q, std::string* out) {
 }
 
 void AppendAuc(const AucStat& a, std::string* out) {
-  Json o(out);
+  JsonObject o(out);
   o.String("score", a.score);
   o.String("positive_class", a.positive_class);
   o.Int("n_positive", a.n_positive);
@@ -72,7 +39,7 @@ void AppendAuc(const AucStat& a, std::string* out) {
 }
 
 void AppendBin(const BinRow& b, std::string* out) {
-  Json o(out);
+  JsonObject o(out);
   o.String("label", b.label);
   o.Double("low", b.low);
   o.Double("high", b.high);
@@ -82,7 +49,7 @@ void AppendBin(const BinRow& b, std::string* out) {
   o.Double("auc", b.auc);
 }
 
-void AppendStrings(const std::vector<std::string>& items, const char* name, Json* o) {
+void AppendStrings(const std::vector<std::string>& items, const char* name, JsonObject* o) {
   o->Array(name, items, [](const std::string& s, std::string* out) { AppendJsonString(s, out); });
 }
 
@@ -90,9 +57,9 @@ void AppendStrings(const std::vector<std::string>& items, const char* name, Json
 
 std::string ReportToJson(const Report& r) {
   std::string out;
-  Json root(&out);
+  JsonObject root(&out);
   {
-    Json o(root.Key("parameters"));
+    JsonObject o(root.Key("parameters"));
     const AnalysisParameters& p = r.parameters;
     if (p.tau.has_value()) {
       o.Double("tau", *p.tau);
@@ -115,7 +82,7 @@ std::string ReportToJson(const Report& r) {
     }
   }
   {
-    Json o(root.Key("counts"));
+    JsonObject o(root.Key("counts"));
     const Counts& c = r.counts;
     o.Int("records", c.records);
     o.Int("errors", c.errors);
@@ -127,7 +94,7 @@ std::string ReportToJson(const Report& r) {
     o.Double("accuracy", c.accuracy);
   }
   {
-    Json o(root.Key("lyapunov"));
+    JsonObject o(root.Key("lyapunov"));
     const LyapunovInfo& l = r.lyapunov;
     o.String("method", l.method);
     o.Int("k", l.k);
@@ -137,7 +104,7 @@ std::string ReportToJson(const Report& r) {
     o.String("absent_reason", l.absent_reason);
   }
   {
-    Json o(root.Key("settling"));
+    JsonObject o(root.Key("settling"));
     const Settling& s = r.settling;
     o.Double("tau", s.tau);
     o.String("tau_source", s.tau_source);
@@ -161,7 +128,7 @@ std::string ReportToJson(const Report& r) {
     o.String("least_mobile_absent_reason", s.least_mobile_absent_reason);
   }
   root.Array("summaries", r.summaries, [](const ScoreSummary& s, std::string* out) {
-    Json o(out);
+    JsonObject o(out);
     o.String("score", s.score);
     AppendQuartiles(s.success, o.Key("success"));
     AppendQuartiles(s.failure, o.Key("failure"));
@@ -170,13 +137,13 @@ std::string ReportToJson(const Report& r) {
   });
   root.Array("aucs", r.aucs, AppendAuc);
   root.Array("matched", r.matched, [](const MatchedAuc& m, std::string* out) {
-    Json o(out);
+    JsonObject o(out);
     o.String("binning", m.binning);
     AppendAuc(m.pooled, o.Key("pooled"));
     o.Array("bins", m.bins, AppendBin);
   });
   {
-    Json o(root.Key("early"));
+    JsonObject o(root.Key("early"));
     const EarlyWindow& e = r.early;
     o.Int("w", e.w);
     o.Int("n_at_risk", e.n_at_risk);
@@ -188,7 +155,7 @@ std::string ReportToJson(const Report& r) {
     AppendAuc(e.h_w, o.Key("h_w"));
   }
   {
-    Json o(root.Key("halting"));
+    JsonObject o(root.Key("halting"));
     const Halting& h = r.halting;
     AppendAuc(h.auc, o.Key("auc"));
     o.Int("failures", h.failures);
@@ -196,7 +163,7 @@ std::string ReportToJson(const Report& r) {
     o.Double("share_failures_confident", h.share_failures_confident);
   }
   {
-    Json o(root.Key("restarts"));
+    JsonObject o(root.Key("restarts"));
     const Restarts& s = r.restarts;
     o.Int("puzzles", s.puzzles);
     o.Int("puzzles_left_out", s.puzzles_left_out);
@@ -205,7 +172,7 @@ std::string ReportToJson(const Report& r) {
     o.Int("segments_per_run", s.segments_per_run);
     AppendStrings(s.restart_kinds, "restart_kinds", &o);
     o.Array("rows", s.rows, [](const RestartRow& row, std::string* out) {
-      Json j(out);
+      JsonObject j(out);
       j.Int("runs", row.runs);
       j.Double("segments", row.segments);
       j.Double("first_run", row.first_run);
@@ -216,7 +183,7 @@ std::string ReportToJson(const Report& r) {
     o.String("majority_absent_reason", s.majority_absent_reason);
     o.Int("prune_window", s.prune_window);
     o.Array("pruning", s.pruning, [](const PruneRow& row, std::string* out) {
-      Json j(out);
+      JsonObject j(out);
       j.Int("candidates", row.candidates);
       j.Double("segments", row.segments);
       j.Double("accuracy", row.accuracy);

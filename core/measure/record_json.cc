@@ -16,45 +16,6 @@
 namespace rrm::measure {
 namespace {
 
-// Writes `"name":` then the value; the leading comma is handled by the caller's order.
-class JsonObject {
- public:
-  explicit JsonObject(std::string* out) : out_(out) { out_->push_back('{'); }
-  ~JsonObject() { out_->push_back('}'); }
-
-  void Key(const char* name) {
-    if (!first_) out_->push_back(',');
-    first_ = false;
-    AppendJsonString(name, out_);
-    out_->push_back(':');
-  }
-  void Int(const char* name, int64_t value) { Key(name); absl::StrAppend(out_, value); }
-  void Uint64(const char* name, uint64_t value) {  // proto3 JSON: 64-bit integers are strings
-    Key(name);
-    absl::StrAppend(out_, "\"", value, "\"");
-  }
-  void Bool(const char* name, bool value) { Key(name); out_->append(value ? "true" : "false"); }
-  void Double(const char* name, double value) { Key(name); AppendJsonDouble(value, out_); }
-  void String(const char* name, const std::string& value) { Key(name); AppendJsonString(value, out_); }
-  template <typename T, typename AppendOne>
-  void Array(const char* name, const std::vector<T>& values, AppendOne append_one) {
-    Key(name);
-    out_->push_back('[');
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (i) out_->push_back(',');
-      append_one(values[i]);
-    }
-    out_->push_back(']');
-  }
-  void Doubles(const char* name, const std::vector<double>& values) {
-    Array(name, values, [this](double v) { AppendJsonDouble(v, out_); });
-  }
-
- private:
-  std::string* out_;
-  bool first_ = true;
-};
-
 void AppendSegment(const SegmentRecord& s, std::string* out) {
   JsonObject o(out);
   o.Int("index", s.index);
@@ -84,7 +45,7 @@ std::string RecordToJson(const ExampleRecord& r) {
     o.Uint64("seed", r.seed);
     o.Int("givens", r.givens);
     o.Int("updates_per_segment", r.updates_per_segment);
-    o.Array("segments", r.segments, [&out](const SegmentRecord& s) { AppendSegment(s, &out); });
+    o.Array("segments", r.segments, AppendSegment);
     o.Doubles("lyapunov", r.lyapunov);
     o.Doubles("lyapunov_sd", r.lyapunov_sd);
     o.String("lyapunov_method", r.lyapunov_method);
@@ -93,7 +54,7 @@ std::string RecordToJson(const ExampleRecord& r) {
     o.Int("lyapunov_iterations", r.lyapunov_iterations);
     o.Bool("correct", r.correct);
     o.Int("first_correct_segment", r.first_correct_segment);
-    o.Array("prediction", r.prediction, [&out](int32_t v) { absl::StrAppend(&out, v); });
+    o.Array("prediction", r.prediction, [](int32_t v, std::string* out) { absl::StrAppend(out, v); });
     o.String("device", r.device);
     o.Double("compute_seconds", r.compute_seconds);
     o.String("error", r.error);
