@@ -330,6 +330,18 @@ struct CsvLayout {
   int source = -1;
 };
 
+// A data row's fields, as many as the header names.
+absl::StatusOr<std::vector<CsvField>> SplitCsvRow(const Line& line, const CsvLayout& layout,
+                                                  const std::string& name) {
+  RRM_ASSIGN_OR_RETURN(std::vector<CsvField> fields, SplitCsvLine(line, name));
+  if (fields.size() != layout.names.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        At(name, line.number), ": expected ", layout.names.size(), " comma-separated fields (",
+        absl::StrJoin(layout.names, ","), "), found ", fields.size()));
+  }
+  return fields;
+}
+
 std::optional<CsvLayout> DetectCsvHeader(absl::string_view line) {
   if (line.find(',') == absl::string_view::npos) return std::nullopt;
   CsvLayout layout;
@@ -473,12 +485,7 @@ absl::Status FinishSudoku(Collected& collected, bool has_solution, int line, std
 
 absl::Status ParseSudokuCsvRow(const Line& line, const CsvLayout& layout, const std::string& name,
                                Collected& collected) {
-  RRM_ASSIGN_OR_RETURN(std::vector<CsvField> fields, SplitCsvLine(line, name));
-  if (fields.size() != layout.names.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        At(name, line.number), ": expected ", layout.names.size(), " comma-separated fields (",
-        absl::StrJoin(layout.names, ","), "), found ", fields.size()));
-  }
+  RRM_ASSIGN_OR_RETURN(std::vector<CsvField> fields, SplitCsvRow(line, layout, name));
   const CsvField& question = fields[layout.question];
   RRM_RETURN_IF_ERROR(AppendSudokuCells(question.text, false, line.number, question.column, name,
                                         collected.inputs));
@@ -578,12 +585,7 @@ absl::Status ParseMazeCsv(const std::vector<Line>& lines, size_t header_index,
   for (size_t i = header_index + 1; i < lines.size(); ++i) {
     const Line& line = lines[i];
     if (IsBlank(line.text)) continue;
-    RRM_ASSIGN_OR_RETURN(std::vector<CsvField> fields, SplitCsvLine(line, name));
-    if (fields.size() != layout.names.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          At(name, line.number), ": expected ", layout.names.size(), " comma-separated fields (",
-          absl::StrJoin(layout.names, ","), "), found ", fields.size()));
-    }
+    RRM_ASSIGN_OR_RETURN(std::vector<CsvField> fields, SplitCsvRow(line, layout, name));
     const CsvField& question = fields[layout.question];
     const auto cells = static_cast<int64_t>(question.text.size());
     const auto n = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(cells))));
