@@ -216,22 +216,29 @@ absl::Status Client::StreamRecords(const std::string& job_id, int64_t from_index
 absl::StatusOr<v1::Job> Client::WaitForJob(const std::string& job_id,
                                            const std::function<void(const v1::Job&)>& on_progress,
                                            absl::Duration poll) {
-  absl::Duration backoff = options_.initial_backoff;
-  absl::Time give_up = absl::Now() + options_.retry_for;
+  return WaitUntilFinished(options_, [&] { return GetJob(job_id); }, on_progress, poll);
+}
+
+absl::StatusOr<v1::Job> WaitUntilFinished(const ClientOptions& options,
+                                          const std::function<absl::StatusOr<v1::Job>()>& get,
+                                          const std::function<void(const v1::Job&)>& on_progress,
+                                          absl::Duration poll) {
+  absl::Duration backoff = options.initial_backoff;
+  absl::Time give_up = absl::Now() + options.retry_for;
   while (true) {
-    absl::StatusOr<v1::Job> job = GetJob(job_id);
+    absl::StatusOr<v1::Job> job = get();
     if (job.ok()) {
       if (on_progress) on_progress(*job);
       if (IsFinished(job->state())) return job;
-      backoff = options_.initial_backoff;
-      give_up = absl::Now() + options_.retry_for;
+      backoff = options.initial_backoff;
+      give_up = absl::Now() + options.retry_for;
       Sleep(poll);
       continue;
     }
     if (!IsRetryable(job.status())) return job.status();
     if (absl::Now() + backoff > give_up) return job.status();
     Sleep(backoff);
-    backoff = std::min(backoff * 2, options_.max_backoff);
+    backoff = std::min(backoff * 2, options.max_backoff);
   }
 }
 

@@ -108,6 +108,15 @@ class Client {
 // True for SUCCEEDED, FAILED and CANCELLED.
 bool IsFinished(v1::JobState state);
 
+// Calls `get` every `poll` until the Job it answers has finished, passing
+// every answer to `on_progress` (if set); retries a retryable error (a server
+// restart) with the backoff of `options` and gives up after options.retry_for
+// without an answer. Client::WaitForJob and ShardedJob::Wait.
+absl::StatusOr<v1::Job> WaitUntilFinished(const ClientOptions& options,
+                                          const std::function<absl::StatusOr<v1::Job>()>& get,
+                                          const std::function<void(const v1::Job&)>& on_progress,
+                                          absl::Duration poll);
+
 }  // namespace rrm
 
 #endif  // RRM_CLIENT_CPP_CLIENT_H_

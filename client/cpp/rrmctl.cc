@@ -630,13 +630,13 @@ int OnShardedJob(const std::string& command, const ClientOptions& options, const
   if (!job.ok()) return Fail(kUsage, std::string(job.status().message()));
   if (command == "status") {
     absl::StatusOr<std::vector<v1::Job>> parts = job->Parts();
-    absl::StatusOr<v1::Job> sum = parts.ok() ? job->Get() : parts.status();
-    if (!sum.ok()) return Fail(sum.status());
+    if (!parts.ok()) return Fail(parts.status());
+    const v1::Job sum = job->Sum(*parts);
     if (absl::GetFlag(FLAGS_json)) {
-      std::cout << ToJson(*sum) << std::endl;
+      std::cout << ToJson(sum) << std::endl;
       return kOk;
     }
-    PrintJob(*sum);
+    PrintJob(sum);
     for (size_t i = 0; i < parts->size(); ++i) {
       const v1::Job& part = (*parts)[i];
       std::cout << absl::StrFormat("part %d:        %s/%s %s %d/%d\n", i + 1, job->parts()[i].client->options().target,

@@ -8,13 +8,11 @@
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
 
 namespace rrm {
 namespace {
@@ -242,17 +240,21 @@ absl::StatusOr<std::vector<v1::Job>> ShardedJob::Parts() {
 }
 
 absl::StatusOr<v1::Job> ShardedJob::Get() {
-  absl::StatusOr<std::vector<v1::Job>> jobs = Parts();
-  if (!jobs.ok()) return jobs.status();
-  v1::Job sum = jobs->front();  // model, options, owner, restarts: the same on every part
+  absl::StatusOr<std::vector<v1::Job>> parts = Parts();
+  if (!parts.ok()) return parts.status();
+  return Sum(*parts);
+}
+
+v1::Job ShardedJob::Sum(const std::vector<v1::Job>& parts) const {
+  v1::Job sum = parts.front();  // model, options, owner, restarts: the same on every part
   sum.set_job_id(id());
-  sum.set_state(Combined(*jobs));
+  sum.set_state(Combined(parts));
   sum.clear_errors();
   sum.clear_error();
   int64_t examples = 0, total = 0, stored = 0, failed = 0;
   double compute = 0, started = 0, finished = 0;
   std::vector<std::string> errors;
-  for (const v1::Job& j : *jobs) {
+  for (const v1::Job& j : parts) {
     examples += j.examples();
     total += j.total_records();
     stored += j.records_stored();
@@ -284,24 +286,7 @@ absl::StatusOr<v1::Job> ShardedJob::Cancel() {
 
 absl::StatusOr<v1::Job> ShardedJob::Wait(const std::function<void(const v1::Job&)>& on_progress,
                                          absl::Duration poll) {
-  // Each part waits through its own server's restarts; the sum is reported.
-  const ClientOptions& options = parts_.front().client->options();
-  absl::Duration backoff = options.initial_backoff;
-  absl::Time give_up = absl::Now() + options.retry_for;
-  while (true) {
-    absl::StatusOr<v1::Job> job = Get();
-    if (job.ok()) {
-      if (on_progress) on_progress(*job);
-      if (IsFinished(job->state())) return job;
-      backoff = options.initial_backoff;
-      give_up = absl::Now() + options.retry_for;
-      absl::SleepFor(poll);
-      continue;
-    }
-    if (!IsRetryable(job.status()) || absl::Now() + backoff > give_up) return job.status();
-    absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, options.max_backoff);
-  }
+  return WaitUntilFinished(parts_.front().client->options(), [this] { return Get(); }, on_progress, poll);
 }
 
 absl::Status ShardedJob::StreamRecords(const std::function<absl::Status(const v1::ExampleRecord&)>& on_record) {

@@ -72,6 +72,8 @@ class ShardedJob {
   // The parts summed into one Job (job_id = id()): counts and compute time
   // added, the state the study is in (FAILED if any part failed, then
   // CANCELLED, RUNNING / QUEUED while any part is, SUCCEEDED when all did).
+  v1::Job Sum(const std::vector<v1::Job>& parts) const;
+  // Sum(Parts()).
   absl::StatusOr<v1::Job> Get();
   absl::StatusOr<v1::Job> Cancel();
   // Like Client::WaitForJob, with the summed Job.

@@ -238,8 +238,11 @@ def cmd_submit(args):
 def cmd_status(args):
     import rrmdyn
     job = _job(args)
+    parts = None
     if args.wait:
         status = job.wait(progress=not args.quiet)
+    elif isinstance(job, rrmdyn.ShardedJob):
+        status, parts = job.status_and_parts()
     else:
         status = job.status()
     if args.json:
@@ -251,7 +254,7 @@ def cmd_status(args):
             status.get("total_records"), status.get("records_failed"), status.get("model"),
             (" error=" + status["error"]) if status.get("error") else ""))
         if isinstance(job, rrmdyn.ShardedJob):
-            for i, (part, part_status) in enumerate(zip(job.jobs, job.parts()), 1):
+            for i, (part, part_status) in enumerate(zip(job.jobs, parts or job.parts()), 1):
                 print("part %d: %s/%s %s %s/%s" % (i, part.client.target, part.job_id,
                                                    state_name(part_status["state"]),
                                                    part_status.get("records_stored"),

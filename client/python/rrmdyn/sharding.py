@@ -339,7 +339,14 @@ class ShardedJob(Job):
 
     def parts(self):
         """Every part's status dict, in part order."""
-        return [_records.job_to_dict(m) for m in self._part_messages()]
+        return self.status_and_parts()[1]
+
+    def status_and_parts(self):
+        """(status(), parts()) from one GetJob per part."""
+        messages = self._part_messages()
+        status = _records.job_to_dict(sum_jobs(self.job_id, messages))
+        self.total_records = int(status.get("total_records", 0))
+        return status, [_records.job_to_dict(m) for m in messages]
 
     def cancel(self):
         """Cancels every part (raises on the first that refuses); returns the summed status."""
