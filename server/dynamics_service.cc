@@ -19,6 +19,13 @@ std::string CodeName(grpc::StatusCode code) {
   return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
+// An RPC's outcome as its gRPC status (the one mapping), counted in rrm_rpcs_total.
+grpc::Status Counted(Metrics* metrics, const char* method, const absl::Status& status) {
+  const grpc::Status answer = ToGrpcStatus(status);
+  if (metrics != nullptr) metrics->Rpc(method, CodeName(answer.error_code()));
+  return answer;
+}
+
 // The state of one StreamRecords call, shared between the reactor (gRPC's
 // threads) and store wake-ups (worker threads). Wake-ups hold it weakly, so
 // they become no-ops once the call is over.
@@ -186,9 +193,7 @@ class RecordsAnalysis final : public grpc::ServerReadReactor<v1::AnalyzeRecordsR
 
   // Finishes the call (gRPC sends *response_ with an OK status) and counts it.
   void Answer(const absl::Status& status) {
-    const grpc::Status answer = ToGrpcStatus(status);
-    if (metrics_ != nullptr) metrics_->Rpc("AnalyzeRecords", CodeName(answer.error_code()));
-    Finish(answer);
+    Finish(Counted(metrics_, "AnalyzeRecords", status));
   }
 
   v1::AnalyzeResponse* const response_;
@@ -235,9 +240,7 @@ grpc::ServerUnaryReactor* DynamicsService::UnaryOffThread(grpc::CallbackServerCo
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::StatusOr<std::string> owner = Authenticate(context);
   std::thread([this, reactor, method, owner = std::move(owner), fn = std::forward<Fn>(fn)]() mutable {
-    const grpc::Status answer = ToGrpcStatus(owner.ok() ? fn(*owner) : owner.status());
-    if (metrics_ != nullptr) metrics_->Rpc(method, CodeName(answer.error_code()));
-    reactor->Finish(answer);
+    reactor->Finish(Counted(metrics_, method, owner.ok() ? fn(*owner) : owner.status()));
   }).detach();
   return reactor;
 }
@@ -247,9 +250,7 @@ grpc::ServerUnaryReactor* DynamicsService::Unary(grpc::CallbackServerContext* co
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::StatusOr<std::string> owner = Authenticate(context);
   const absl::Status status = owner.ok() ? fn(*owner) : owner.status();
-  const grpc::Status answer = ToGrpcStatus(status);  // the one mapping
-  if (metrics_ != nullptr) metrics_->Rpc(method, CodeName(answer.error_code()));
-  reactor->Finish(answer);
+  reactor->Finish(Counted(metrics_, method, status));
   return reactor;
 }
 
@@ -362,9 +363,7 @@ grpc::ServerWriteReactor<v1::ExampleRecord>* DynamicsService::StreamRecords(grpc
   }
   if (status.ok()) status = jobs_->store()->State(request->job_id()).status();
   if (!status.ok()) {
-    const grpc::Status answer = ToGrpcStatus(status);
-    if (metrics_ != nullptr) metrics_->Rpc("StreamRecords", CodeName(answer.error_code()));
-    return new FailedStream(answer);
+    return new FailedStream(Counted(metrics_, "StreamRecords", status));
   }
   return new RecordStream(jobs_->store(), request->job_id(), request->from_index(), metrics_);
 }

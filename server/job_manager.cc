@@ -86,6 +86,18 @@ absl::StatusOr<measure::MeasureOptions> ToMeasureOptions(const v1::JobOptions& o
   return options;
 }
 
+namespace {
+
+// A job's measurement options: its JobOptions, and the study index of its
+// first puzzle (the worker adds each item's position).
+absl::StatusOr<measure::MeasureOptions> JobMeasureOptions(const v1::SubmitJobRequest& request) {
+  RRM_ASSIGN_OR_RETURN(measure::MeasureOptions options, ToMeasureOptions(request.options()));
+  options.first_example_index = request.puzzles().first_example_index();
+  return options;
+}
+
+}  // namespace
+
 StoredPuzzles PuzzlesToStored(const puzzle::PuzzleSet& p) {
   StoredPuzzles s;
   s.set_kind(static_cast<int32_t>(p.kind));
@@ -181,10 +193,9 @@ absl::Status JobManager::Recover() {
       info.set_finished_unix(recovered.end->finished_unix());
       continue;
     }
-    absl::StatusOr<measure::MeasureOptions> options = ToMeasureOptions(spec.request().options());
+    absl::StatusOr<measure::MeasureOptions> options = JobMeasureOptions(spec.request());
     if (!options.ok()) return options.status();
     job.options = *options;
-    job.options.first_example_index = spec.request().puzzles().first_example_index();
     job.puzzles = std::make_shared<const puzzle::PuzzleSet>(PuzzlesFromStored(spec.puzzles()));
     info.set_state(recovered.records > 0 ? v1::JOB_STATE_RUNNING : v1::JOB_STATE_QUEUED);
     RRM_ASSIGN_OR_RETURN(auto done, store_->StoredKeys(spec.job_id()));
@@ -457,7 +468,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
     return Prefixed(absl::StrCat("puzzles (for model '", request.model(), "')"), status);
   }
   RRM_RETURN_IF_ERROR(ValidateOptions(request.options(), puzzles, *model));
-  RRM_ASSIGN_OR_RETURN(measure::MeasureOptions options, ToMeasureOptions(request.options()));
+  RRM_ASSIGN_OR_RETURN(measure::MeasureOptions options, JobMeasureOptions(request));
   {
     absl::MutexLock lock(&mu_);
     int64_t active = 0;
@@ -499,7 +510,6 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   info.set_owner(owner);
   info.set_idempotency_key(request.idempotency_key());
   job.options = options;
-  job.options.first_example_index = request.puzzles().first_example_index();
   job.batch_size = spec.batch_size();
   job.puzzles = std::make_shared<const puzzle::PuzzleSet>(std::move(puzzles));
   if (!request.idempotency_key().empty()) idempotency_[{owner, request.idempotency_key()}] = spec.job_id();
