@@ -5,6 +5,8 @@ namespace rrm::server {
 v1::ExampleRecord RecordToProto(const measure::ExampleRecord& r) {
   v1::ExampleRecord p;
   p.set_job_id(r.job_id);
+  p.set_model(r.model);
+  p.set_model_family(r.model_family);
   p.set_example_index(r.example_index);
   p.set_puzzle_id(r.puzzle_id);
   p.set_restart(r.restart);
@@ -32,6 +34,8 @@ v1::ExampleRecord RecordToProto(const measure::ExampleRecord& r) {
   p.mutable_lyapunov_window()->Add(r.lyapunov_window.begin(), r.lyapunov_window.end());
   p.set_lyapunov_window_segments(r.lyapunov_window_segments);
   p.set_lyapunov_iterations(r.lyapunov_iterations);
+  p.set_lyapunov_tolerance(r.lyapunov_tolerance);
+  p.set_lyapunov_converged(r.lyapunov_converged);
   p.set_correct(r.correct);
   p.set_first_correct_segment(r.first_correct_segment);
   p.mutable_prediction()->Add(r.prediction.begin(), r.prediction.end());
@@ -44,6 +48,8 @@ v1::ExampleRecord RecordToProto(const measure::ExampleRecord& r) {
 measure::ExampleRecord RecordFromProto(const v1::ExampleRecord& p) {
   measure::ExampleRecord r;
   r.job_id = p.job_id();
+  r.model = p.model();
+  r.model_family = p.model_family();
   r.example_index = p.example_index();
   r.puzzle_id = p.puzzle_id();
   r.restart = p.restart();
@@ -72,6 +78,8 @@ measure::ExampleRecord RecordFromProto(const v1::ExampleRecord& p) {
   r.lyapunov_window.assign(p.lyapunov_window().begin(), p.lyapunov_window().end());
   r.lyapunov_window_segments = p.lyapunov_window_segments();
   r.lyapunov_iterations = p.lyapunov_iterations();
+  r.lyapunov_tolerance = p.lyapunov_tolerance();
+  r.lyapunov_converged = p.lyapunov_converged();
   r.correct = p.correct();
   r.first_correct_segment = p.first_correct_segment();
   r.prediction.assign(p.prediction().begin(), p.prediction().end());

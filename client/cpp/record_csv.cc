@@ -55,10 +55,11 @@ std::string RecordsToCsv(const std::vector<measure::ExampleRecord>& records) {
       {"displacement_joint", [](const Segment& s) { return Number(s.displacement_joint); }},
   };
 
-  std::vector<std::string> header = {"job_id", "example_index", "puzzle_id", "restart", "restart_kind", "seed",
+  std::vector<std::string> header = {"job_id", "model", "model_family", "example_index", "puzzle_id", "restart", "restart_kind", "seed",
                                      "givens", "updates_per_segment", "segments", "correct",
                                      "first_correct_segment", "lyapunov_method", "lyapunov_window_segments",
-                                     "lyapunov_iterations", "device", "compute_seconds", "error"};
+                                     "lyapunov_iterations", "lyapunov_tolerance", "lyapunov_converged",
+                                     "device", "compute_seconds", "error"};
   for (size_t i = 1; i <= K; ++i) header.push_back(absl::StrCat("lyapunov_", i));
   for (size_t i = 1; i <= K; ++i) header.push_back(absl::StrCat("lyapunov_sd_", i));
   for (size_t i = 1; i <= W; ++i) header.push_back(absl::StrCat("lyapunov_window_", i));
@@ -75,13 +76,13 @@ std::string RecordsToCsv(const std::vector<measure::ExampleRecord>& records) {
     for (size_t i = 0; i < n; ++i) row->push_back(i < v.size() ? Number(v[i]) : "");
   };
   for (const measure::ExampleRecord& r : records) {
-    std::vector<std::string> row = {Text(r.job_id), absl::StrCat(r.example_index), Text(r.puzzle_id),
+    std::vector<std::string> row = {Text(r.job_id), Text(r.model), Text(r.model_family), absl::StrCat(r.example_index), Text(r.puzzle_id),
                                     absl::StrCat(r.restart), Text(r.restart_kind), absl::StrCat(r.seed),
                                     absl::StrCat(r.givens), absl::StrCat(r.updates_per_segment),
                                     absl::StrCat(r.segments.size()), Bool(r.correct),
                                     absl::StrCat(r.first_correct_segment), Text(r.lyapunov_method),
                                     absl::StrCat(r.lyapunov_window_segments), absl::StrCat(r.lyapunov_iterations),
-                                    Text(r.device), Number(r.compute_seconds), Text(r.error)};
+                                    Number(r.lyapunov_tolerance), Bool(r.lyapunov_converged), Text(r.device), Number(r.compute_seconds), Text(r.error)};
     padded(r.lyapunov, K, &row);
     padded(r.lyapunov_sd, K, &row);
     padded(r.lyapunov_window, W, &row);

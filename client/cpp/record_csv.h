@@ -2,10 +2,11 @@
 // scalar fields first, then the per-segment and per-exponent arrays
 // flattened into numbered columns, so a spreadsheet or pandas.read_csv reads
 // it directly. Columns, in order:
-//   job_id, example_index, puzzle_id, restart, restart_kind, seed, givens,
+//   job_id, model, model_family, example_index, puzzle_id, restart, restart_kind, seed, givens,
 //   updates_per_segment, segments (T of this record), correct,
 //   first_correct_segment, lyapunov_method, lyapunov_window_segments,
-//   lyapunov_iterations, device, compute_seconds, error,
+//   lyapunov_iterations, lyapunov_tolerance, lyapunov_converged, device,
+//   compute_seconds, error,
 //   lyapunov_1..K, lyapunov_sd_1..K, lyapunov_window_1..K,
 //   <f>_1..T for f in correct, token_accuracy, halt_confidence, q_halt_logit,
 //     q_continue_logit, flips, displacement_h, displacement_l,

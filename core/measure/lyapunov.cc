@@ -1,42 +1,17 @@
 #include "core/measure/lyapunov.h"
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
+#include "core/common/splitmix64.h"
+
 namespace rrm::measure {
-namespace {
-
-constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
-
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t state) : state_(state) {}
-  uint64_t Next() {
-    state_ += kGolden;
-    uint64_t z = state_;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // In (0, 1]: never 0, so log(u) is finite.
-  double Uniform() { return 1.0 - static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-
- private:
-  uint64_t state_;
-};
-
-}  // namespace
 
 torch::Tensor PortableStartDirections(uint64_t seed, int64_t example_index, int64_t dim, int64_t k) {
-  SplitMix64 rng(seed + kGolden * static_cast<uint64_t>(example_index));  // mod 2^64
   // Column-major fill: column j is one joint state (z_H then z_L, row-major).
   std::vector<double> columns(static_cast<size_t>(dim * k));
-  for (size_t i = 0; i < columns.size(); i += 2) {
-    const double u1 = rng.Uniform(), u2 = rng.Uniform();
-    const double radius = std::sqrt(-2.0 * std::log(u1));
-    columns[i] = radius * std::cos(2.0 * M_PI * u2);
-    if (i + 1 < columns.size()) columns[i + 1] = radius * std::sin(2.0 * M_PI * u2);
-  }
+  SplitMix64::ForStartDirections(seed, example_index).FillNormals(columns.data(), columns.size());
   const torch::Tensor gaussian =
       torch::from_blob(columns.data(), {k, dim}, torch::kFloat64).t().clone();  // [dim, k]
   auto [q, r] = torch::linalg_qr(gaussian, "reduced");  // LAPACK geqrf: Householder
@@ -94,13 +69,16 @@ void RunTangentTrajectory(const TangentMap& map, const torch::Tensor& x0, const 
 }
 
 torch::Tensor TangentMap::Vjp(const torch::Tensor& x, const torch::Tensor& u) const {
-  const int64_t k = u.size(0), B = x.size(0), N = x.size(1);
+  const int64_t k = u.size(0);
+  // Cotangents never narrower than float32 (SPEC §3); float64 stays float64.
+  const torch::ScalarType dtype = u.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
   torch::AutoGradMode enable_grad(true);
-  // k copies of the batch, one per cotangent: a single backward pass gives all k.
-  const torch::Tensor inputs = x.detach().repeat({k, 1}).set_requires_grad(true);
-  const torch::Tensor outputs = Step(inputs.unsqueeze(0), AfterUpdate())[0];
-  const torch::Tensor grads = torch::autograd::grad({outputs}, {inputs}, {u.reshape({k * B, N}).to(outputs.scalar_type())})[0];
-  return grads.view({k, B, N}).detach();
+  // Jᵀ·u = ∂⟨u, J·v⟩/∂v: the tangent pass is linear in v, so any v will do.
+  const torch::Tensor directions =
+      torch::zeros({k, x.size(0), x.size(1)}, u.options().dtype(dtype)).set_requires_grad(true);
+  const torch::Tensor stack = torch::cat({x.detach().unsqueeze(0).to(dtype), directions}, 0);
+  const torch::Tensor image = Step(stack, AfterUpdate()).narrow(0, 1, k);
+  return torch::autograd::grad({image}, {directions}, {u.to(image.scalar_type())})[0].detach();
 }
 
 namespace {
@@ -115,48 +93,76 @@ std::pair<torch::Tensor, torch::Tensor> PositiveQr(const torch::Tensor& w) {
 }  // namespace
 
 PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Tensor& states,
-                                          const torch::Tensor& v0, double tolerance, int64_t max_iterations) {
-  const int64_t T = states.size(0), B = states.size(1), k = v0.size(2);
+                                          const torch::Tensor& v0, const PropagatorOptions& options) {
+  const int64_t T = states.size(0), B = states.size(1), b = v0.size(2), k = options.k;
+  TORCH_CHECK(k >= 1 && k <= b, "PropagatorSingularValues: expected 1 <= k <= block ", b, ", found k = ", k);
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(states.device());
-  const torch::Tensor identity = torch::eye(k, f64).expand({B, k, k});
+  const torch::Tensor identity = torch::eye(b, f64).expand({B, b, b});
   PropagatorResult result;
-  result.iterations = torch::full({B}, max_iterations, torch::kInt64);
+  result.log_sigma = torch::zeros({B, k}, torch::kFloat64);
+  result.iterations = torch::full({B}, options.max_iterations, torch::kInt64);
+  result.converged = torch::zeros({B}, torch::kBool);
+  result.residual = torch::full({B, k}, std::numeric_limits<double>::quiet_NaN(), torch::kFloat64);
+  // Tangents and cotangents are carried in the tangent dtype, float32 at
+  // least (SPEC §3); the primal inside the stack keeps its forward dtype's
+  // values (layers.h).
+  const torch::ScalarType tangent_dtype = options.tangent_dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  const torch::Tensor carried =
+      c10::elementSize(states.scalar_type()) >= c10::elementSize(tangent_dtype) ? states : states.to(tangent_dtype);
   torch::Tensor v = v0.to(f64);
-  torch::Tensor sigma_before;
-  // Tangents and cotangents are carried in float32 at least (SPEC §3).
-  const torch::Tensor carried = c10::elementSize(states.scalar_type()) >= 4 ? states : states.to(torch::kFloat32);
-  for (int64_t iteration = 1; iteration <= max_iterations; ++iteration) {
+  constexpr int64_t kStagnation = 5;
+  torch::Tensor done = torch::zeros({B}, torch::kBool);
+  torch::Tensor best_residual = torch::full({B}, std::numeric_limits<double>::infinity(), torch::kFloat64);
+  torch::Tensor since_best = torch::zeros({B}, torch::kInt64);
+  for (int64_t iteration = 1; iteration <= options.max_iterations; ++iteration) {
     // Forward: M·V = X·R_f with X orthonormal, R_f = R_T ⋯ R_1.
     torch::Tensor x = v, r_forward = identity;
     for (int64_t t = 0; t < T; ++t) {
       const torch::Tensor primal = carried[t];
       const torch::Tensor stack = torch::cat({primal.unsqueeze(0), x.permute({2, 0, 1}).to(primal.scalar_type())}, 0);
-      auto [q, r] = PositiveQr(map.Step(stack, AfterUpdate()).narrow(0, 1, k).permute({1, 2, 0}).to(torch::kFloat64));
+      auto [q, r] = PositiveQr(map.Step(stack, AfterUpdate()).narrow(0, 1, b).permute({1, 2, 0}).to(torch::kFloat64));
       x = q;
       r_forward = r.matmul(r_forward);
     }
-    // U spans M·V: U = X·Q' with R_f = Q'·R'.
-    torch::Tensor u = x.matmul(std::get<0>(PositiveQr(r_forward)));
-    // Backward: Mᵀ·U = Y·R_b, Y orthonormal.
-    torch::Tensor r_backward = identity;
+    // Backward: Mᵀ·X = Y·R_b with Y orthonormal.
+    torch::Tensor y = x, r_backward = identity;
     for (int64_t t = T - 1; t >= 0; --t) {
       const torch::Tensor primal = carried[t];
-      const torch::Tensor image = map.Vjp(primal, u.permute({2, 0, 1}).to(primal.scalar_type()));
+      const torch::Tensor image = map.Vjp(primal, y.permute({2, 0, 1}).to(primal.scalar_type()));
       auto [q, r] = PositiveQr(image.permute({1, 2, 0}).to(torch::kFloat64));
-      u = q;
+      y = q;
       r_backward = r.matmul(r_backward);
     }
-    // σ(Mᵀ·U) = σ(R_b); the next V spans Mᵀ·U.
-    const torch::Tensor sigma = torch::linalg_svdvals(r_backward);  // [B, k], descending
-    v = u.matmul(std::get<0>(PositiveQr(r_backward)));
-    if (sigma_before.defined()) {
-      const torch::Tensor change = ((sigma - sigma_before).abs() / sigma).amax(1);
-      const torch::Tensor newly = change.lt(tolerance).to(torch::kCPU).logical_and(result.iterations.eq(max_iterations));
-      result.iterations.masked_fill_(newly, iteration);
+    // Rayleigh–Ritz on span(V): R_f = P·Σ·Wᵀ; σ descending.
+    auto [p, sigma, wh] = torch::linalg_svd(r_forward, /*full_matrices=*/false);
+    const torch::Tensor w = wh.transpose(-1, -2);
+    // ‖MᵀM·v_i − σ_i²·v_i‖ / σ_i² = ‖Y·R_b·p_i / σ_i − V·w_i‖ (MᵀM·V·W = Y·R_b·P·Σ).
+    const torch::Tensor top = sigma.narrow(1, 0, k);
+    const torch::Tensor image = y.matmul(r_backward.matmul(p.narrow(2, 0, k)) / top.unsqueeze(1));
+    const torch::Tensor residual = (image - v.matmul(w.narrow(2, 0, k))).norm(2, /*dim=*/1).to(torch::kCPU);
+    // An example stops when every σ_1..σ_k passes, or — not converged — when
+    // its worst residual has not reached a new low for kStagnation
+    // iterations (it sits on the tangent dtype's rounding floor, which grows
+    // like ε·σ_1/σ_i: docs/performance.md), or at max_iterations.
+    const torch::Tensor worst = residual.amax(1);
+    const torch::Tensor passed = worst.le(options.tolerance);
+    const torch::Tensor improved = worst.lt(best_residual);
+    best_residual = torch::where(improved, worst, best_residual);
+    since_best = torch::where(improved, torch::zeros_like(since_best), since_best + 1);
+    const torch::Tensor stop = passed.logical_or(since_best.ge(kStagnation))
+                                   .logical_or(torch::tensor(iteration == options.max_iterations));
+    const torch::Tensor freeze = torch::logical_and(torch::logical_not(done), stop);
+    if (freeze.any().item<bool>()) {
+      const torch::Tensor rows = freeze.nonzero().squeeze(1);
+      result.log_sigma.index_copy_(0, rows, top.log().to(torch::kCPU).index_select(0, rows));
+      result.residual.index_copy_(0, rows, residual.index_select(0, rows));
+      result.iterations.index_fill_(0, rows, iteration);
+      result.converged.logical_or_(torch::logical_and(freeze, passed));
+      done.logical_or_(freeze);
     }
-    sigma_before = sigma;
-    result.log_sigma = sigma.log();
-    if (result.iterations.lt(max_iterations).all().item<bool>()) break;
+    if (done.all().item<bool>()) break;
+    // The next V spans MᵀM·V = Y·R_b·R_f.
+    v = y.matmul(std::get<0>(PositiveQr(r_backward.matmul(r_forward))));
   }
   return result;
 }

@@ -31,8 +31,11 @@ class TangentMap {
   virtual torch::Tensor Step(const torch::Tensor& x, const AfterUpdate& after_update) const = 0;
 
   // Vector-Jacobian products u ↦ J_Φ(x)ᵀ·u for primal states x [B, N] and
-  // cotangents u [k, B, N] -> [k, B, N], by LibTorch autograd through the
-  // plain (k = 0) Step recomputed from x: one segment's activations at a time.
+  // cotangents u [k, B, N] -> [k, B, N]: LibTorch autograd through this map's
+  // own tangent pass (Step on a stack of x and k directions), which is linear
+  // in the directions, so the result is the exact transpose of the JVP that
+  // Step computes, ⟨u, J·v⟩ = ⟨Jᵀ·u, v⟩, and cotangents are carried in u's
+  // dtype (float32 at least, SPEC §3) — never in a narrower forward dtype.
   virtual torch::Tensor Vjp(const torch::Tensor& x, const torch::Tensor& u) const;
 };
 
@@ -78,21 +81,35 @@ void RunTangentTrajectory(const TangentMap& map, const torch::Tensor& x0, const 
 
 // Propagator exponents (SPEC §3): the top-k singular values σ_i of the
 // T-step propagator M = J_T ⋯ J_1 along a stored trajectory, by block
-// subspace iteration that alternates a forward JVP pass (V ↦ M·V) with a
-// reverse VJP pass (U ↦ Mᵀ·U). Both passes re-orthonormalise after every step
-// and accumulate the k×k triangular factors in float64, so directions that
-// shrink by e^{−16·λ} keep full precision. Stops when every σ_i of every
-// example changed by < `tolerance` relative in one iteration (or after
-// `max_iterations`). Independent of any start: v0 only seeds the iteration.
+// subspace iteration on MᵀM with a block of b = k + p directions (p
+// oversampling directions speed up the convergence of the top k from
+// (σ_{k+1}/σ_k)² to (σ_{b+1}/σ_k)² per iteration). Each iteration runs a
+// forward JVP pass (M·V = X·R_f) and a reverse VJP pass (Mᵀ·X = Y·R_b), both
+// re-orthonormalised after every step with the b×b triangular factors
+// accumulated in float64, so directions that shrink by e^{−16·λ} keep full
+// precision. Rayleigh–Ritz: σ_i = σ_i(R_f), Ritz vectors v_i = V·w_i with
+// R_f = P·Σ·Wᵀ, and MᵀM·v_i = Y·R_b·p_i·σ_i, so the residual test
+//   ‖MᵀM·v_i − σ_i²·v_i‖ ≤ tolerance·σ_i²   for i = 1..k
+// costs no extra pass. An example's result is frozen at the iteration where
+// it passes (or stops improving, see lyapunov.cc), so it never depends on
+// the other examples of its batch. Independent of any start: v0 only seeds
+// the iteration.
+struct PropagatorOptions {
+  int64_t k = 0;                // exponents wanted; v0 carries k + oversampling columns
+  double tolerance = 1e-3;      // relative residual of every σ_1..σ_k
+  int64_t max_iterations = 30;
+  torch::ScalarType tangent_dtype = torch::kFloat32;  // float32 | float64
+};
 struct PropagatorResult {
   torch::Tensor log_sigma;   // [B, k] float64: log σ_i(M), descending
-  torch::Tensor iterations;  // [B] int64: iterations until that example met the tolerance
+  torch::Tensor iterations;  // [B] int64: iterations used
+  torch::Tensor converged;   // [B] bool: every σ_1..σ_k met the residual test
+  torch::Tensor residual;    // [B, k] float64: ‖MᵀM·v_i − σ_i²·v_i‖ / σ_i² when frozen
 };
 PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Tensor& states,
-                                          const torch::Tensor& v0, double tolerance = 1e-3,
-                                          int64_t max_iterations = 200);
+                                          const torch::Tensor& v0, const PropagatorOptions& options);
 // `states`: the primal states x_0..x_{T−1} the T steps start from, [T, B, N];
-// `v0`: [B, N, k] orthonormal start.
+// `v0`: [B, N, b] orthonormal start, b ≥ k.
 
 }  // namespace rrm::measure
 

@@ -29,6 +29,11 @@ struct SegmentRecord {
 
 struct ExampleRecord {
   std::string job_id;           // empty offline
+  // Which model produced it (SPEC §5 populations: one model per analysis) and
+  // its family, which names the model's own halting rule (TRM q_halt > 0,
+  // HRM q_halt > q_continue).
+  std::string model;            // rrmd: the registry name; rrm-measure: the checkpoint path
+  std::string model_family;     // "hrm" | "trm"
   int32_t example_index = 0;    // position in the submitted puzzle list
   std::string puzzle_id;        // dataset row, CSV source or caller's id
   int32_t restart = 0;          // 0 = the puzzle as given
@@ -41,10 +46,14 @@ struct ExampleRecord {
   std::vector<double> lyapunov_sd;  // their standard deviation over draws
   std::string lyapunov_method;      // "qr" | "propagator"; empty when k = 0
   // Propagator method only: (1/w)·log σ_i of the early-window propagator
-  // J_w ⋯ J_1, the window w, and the subspace iterations used for J_T ⋯ J_1.
+  // J_w ⋯ J_1, the window w, the subspace iterations used for J_T ⋯ J_1, the
+  // residual tolerance, and whether every σ_i of both propagators met it
+  // (SPEC §3: ‖MᵀM v_i − σ_i² v_i‖ ≤ tol·σ_i²).
   std::vector<double> lyapunov_window;
   int32_t lyapunov_window_segments = 0;
   int32_t lyapunov_iterations = 0;
+  double lyapunov_tolerance = 0;
+  bool lyapunov_converged = false;
   bool correct = false;             // correct_T
   int32_t first_correct_segment = 0;  // first t with correct_t, 0 = never
   std::vector<int32_t> prediction;    // ŷ_T, mapped back to the puzzle as given

@@ -38,6 +38,8 @@ std::string RecordToJson(const ExampleRecord& r) {
   {
     JsonObject o(&out);
     o.String("job_id", r.job_id);
+    o.String("model", r.model);
+    o.String("model_family", r.model_family);
     o.Int("example_index", r.example_index);
     o.String("puzzle_id", r.puzzle_id);
     o.Int("restart", r.restart);
@@ -52,6 +54,8 @@ std::string RecordToJson(const ExampleRecord& r) {
     o.Doubles("lyapunov_window", r.lyapunov_window);
     o.Int("lyapunov_window_segments", r.lyapunov_window_segments);
     o.Int("lyapunov_iterations", r.lyapunov_iterations);
+    o.Double("lyapunov_tolerance", r.lyapunov_tolerance);
+    o.Bool("lyapunov_converged", r.lyapunov_converged);
     o.Bool("correct", r.correct);
     o.Int("first_correct_segment", r.first_correct_segment);
     o.Array("prediction", r.prediction, [](int32_t v, std::string* out) { absl::StrAppend(out, v); });
@@ -255,13 +259,16 @@ absl::StatusOr<ExampleRecord> RecordFromJson(absl::string_view line) {
   r.restart_kind.clear();
   r.givens = 0;
   static const std::vector<const char*> kFields = {
-      "job_id", "example_index", "puzzle_id", "restart", "restart_kind", "seed", "givens",
+      "job_id", "model", "model_family", "example_index", "puzzle_id", "restart", "restart_kind", "seed", "givens",
       "updates_per_segment", "segments", "lyapunov", "lyapunov_sd", "lyapunov_method",
-      "lyapunov_window", "lyapunov_window_segments", "lyapunov_iterations", "correct",
+      "lyapunov_window", "lyapunov_window_segments", "lyapunov_iterations", "lyapunov_tolerance",
+      "lyapunov_converged", "correct",
       "first_correct_segment", "prediction", "device", "compute_seconds", "error"};
   RRM_RETURN_IF_ERROR(ForEachField("", root, kFields, [&r](const std::string& name, const std::string& path,
                                                            const JsonValue& value) -> absl::Status {
     if (name == "job_id") RRM_READ_INTO_(r.job_id, ReadString(path, value));
+    if (name == "model") RRM_READ_INTO_(r.model, ReadString(path, value));
+    if (name == "model_family") RRM_READ_INTO_(r.model_family, ReadString(path, value));
     if (name == "example_index") RRM_READ_INTO_(r.example_index, ReadInt32(path, value));
     if (name == "puzzle_id") RRM_READ_INTO_(r.puzzle_id, ReadString(path, value));
     if (name == "restart") RRM_READ_INTO_(r.restart, ReadInt32(path, value));
@@ -276,6 +283,8 @@ absl::StatusOr<ExampleRecord> RecordFromJson(absl::string_view line) {
     if (name == "lyapunov_window") return ReadArray(path, value, &r.lyapunov_window, ReadDouble);
     if (name == "lyapunov_window_segments") RRM_READ_INTO_(r.lyapunov_window_segments, ReadInt32(path, value));
     if (name == "lyapunov_iterations") RRM_READ_INTO_(r.lyapunov_iterations, ReadInt32(path, value));
+    if (name == "lyapunov_tolerance") RRM_READ_INTO_(r.lyapunov_tolerance, ReadDouble(path, value));
+    if (name == "lyapunov_converged") RRM_READ_INTO_(r.lyapunov_converged, ReadBool(path, value));
     if (name == "correct") RRM_READ_INTO_(r.correct, ReadBool(path, value));
     if (name == "first_correct_segment") RRM_READ_INTO_(r.first_correct_segment, ReadInt32(path, value));
     if (name == "prediction") return ReadArray(path, value, &r.prediction, ReadInt32);

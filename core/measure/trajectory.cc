@@ -3,9 +3,9 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
-#include <random>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/splitmix64.h"
 #include "core/common/status.h"
 #include "core/measure/lyapunov.h"
 #include "core/measure/segment_map.h"
@@ -33,16 +33,6 @@ absl::Status CheckTeacher(const TeacherStates& teacher, int64_t T, int64_t B, in
     }
   }
   return absl::OkStatus();
-}
-
-// One 64-bit seed per (seed, example, restart), mixed so nearby triples give
-// unrelated streams (SplitMix64 finaliser).
-uint64_t RestartSeed(uint64_t seed, int64_t example_index, int32_t restart) {
-  uint64_t z = seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(example_index + 1)) ^
-               (0xD1B54A32D192ED03ull * static_cast<uint64_t>(restart));
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
 }
 
 absl::Status ValidateRestart(const MeasureOptions& options) {
@@ -87,11 +77,13 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   if (puzzles.has_labels()) labels = puzzles.labels.slice(0, begin, end).to(device);
 
   // SPEC §5 restarts: restart 0 is the puzzle as given; restart r > 0 draws its
-  // symmetry or noise from (seed, example_index, r) alone.
+  // symmetry or its noise, in the order docs/draws.md writes down, from one
+  // SplitMix64 stream per (seed, example_index, r) — whatever the batching.
   const bool restarted = options.restart > 0 && options.restart_kind != "none";
-  std::vector<std::mt19937_64> restart_rngs;
+  std::vector<SplitMix64> restart_streams;
   for (int64_t b = 0; b < B; ++b) {
-    restart_rngs.emplace_back(RestartSeed(options.lyapunov_seed, options.first_example_index + begin + b, options.restart));
+    restart_streams.push_back(
+        SplitMix64::ForRestart(options.lyapunov_seed, options.first_example_index + begin + b, options.restart));
   }
   std::vector<puzzle::Symmetry> symmetries;
   if (restarted && options.restart_kind == "symmetry") {
@@ -99,7 +91,7 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
     if (labels.defined()) labels = labels.clone();
     for (int64_t b = 0; b < B; ++b) {
       RRM_ASSIGN_OR_RETURN(puzzle::Symmetry symmetry,
-                           puzzle::RandomSymmetry(puzzles.kind, inputs.size(1), restart_rngs[b]));
+                           puzzle::RestartSymmetry(puzzles.kind, inputs.size(1), restart_streams[b]));
       inputs[b] = symmetry.Apply(inputs[b]);
       if (labels.defined()) labels[b] = symmetry.Apply(labels[b]);
       symmetries.push_back(std::move(symmetry));
@@ -113,6 +105,10 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
 
   // SPEC §3: Q_0 per example from (seed, example_index) alone.
   const int64_t k = options.lyapunov_k, draws = options.lyapunov_draws;
+  const bool propagator = k > 0 && options.lyapunov_method == "propagator";
+  // The propagator iterates a block of k + p directions (SPEC §3 oversampling).
+  const int64_t columns =
+      propagator ? k + (options.propagator_oversampling >= 0 ? options.propagator_oversampling : k) : k;
   torch::Tensor q0;
   if (k > 0) {
     std::vector<torch::Tensor> starts;
@@ -120,27 +116,26 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
       std::vector<torch::Tensor> per_draw;
       for (int64_t d = 0; d < draws; ++d) {
         per_draw.push_back(PortableStartDirections(options.lyapunov_seed + d,
-                                                   options.first_example_index + begin + b, N, k));
+                                                   options.first_example_index + begin + b, N, columns));
       }
       starts.push_back(torch::cat(per_draw, 1));
     }
     q0 = torch::stack(starts).to(device);  // [B, N, draws·k]
   }
-  // Gaussian noise ε for restarts, one stream per example, drawn on the CPU so
-  // every device sees the same numbers.
-  std::vector<torch::Generator> noise_generators;
-  for (int64_t b = 0; b < B; ++b) noise_generators.push_back(at::detail::createCPUGenerator(restart_rngs[b]()));
+  // σ·ε for noise restarts: per call, the next N standard normals of each
+  // example's stream (Box–Muller, SPEC §3) in the joint layout (z_H then z_L,
+  // each [S, D] row-major), in float64 on the CPU so every device adds the
+  // same numbers; rounded to the state's dtype only when added.
   auto noise = [&]() {
-    std::vector<torch::Tensor> rows;
-    for (int64_t b = 0; b < B; ++b) {
-      rows.push_back(torch::randn({N}, noise_generators[b], torch::TensorOptions().dtype(torch::kFloat64)));
-    }
-    return options.restart_sigma * torch::stack(rows);
+    torch::Tensor epsilon = torch::empty({B, N}, torch::TensorOptions().dtype(torch::kFloat64));
+    for (int64_t b = 0; b < B; ++b) restart_streams[b].FillNormals(epsilon.data_ptr<double>() + b * N, N);
+    return options.restart_sigma * epsilon;
   };
 
   std::function<void(int64_t, torch::Tensor&)> replace_primal;
   if (restarted && options.restart_kind == "step_noise") {
-    // x_t = Φ(x_{t−1}) + σ·ε_t: the noise joins the carry between segments.
+    // x_t = Φ(x_{t−1}) + σ·ε_t: the noise joins the carry between segments,
+    // ε_t drawn before segment t + 1 for t = 1..T−1, in that order.
     replace_primal = [&](int64_t t, torch::Tensor& primal) {
       if (t > 1) primal.add_(noise().to(primal.device(), primal.scalar_type()));
     };
@@ -161,7 +156,6 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   torch::Tensor previous_prediction = model.ReadOut(x0.narrow(1, 0, S * D).reshape({B, S, D})).logits.argmax(-1);
   torch::Tensor prediction;
   // The propagator runs the plain trajectory first and keeps its states.
-  const bool propagator = k > 0 && options.lyapunov_method == "propagator";
   std::vector<torch::Tensor> states;
   TangentOptions tangent_options;
   tangent_options.k = propagator ? 0 : k;
@@ -194,8 +188,10 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
     if (propagator) states.push_back(step.before.clone());
     if (k > 0 && !propagator) increments.push_back(step.increments);
     if (keep_dump) {
-      dump_h.push_back(z_H.to(torch::kCPU, torch::kFloat32));
-      dump_l.push_back(z_L.to(torch::kCPU, torch::kFloat32));
+      // A copy, never a view: the carry is changed in place later (step noise,
+      // teacher states), and on the CPU a same-dtype .to() would alias it.
+      dump_h.push_back(z_H.to(torch::kCPU, torch::kFloat32, /*non_blocking=*/false, /*copy=*/true));
+      dump_l.push_back(z_L.to(torch::kCPU, torch::kFloat32, /*non_blocking=*/false, /*copy=*/true));
       dump_logits.push_back(out.logits.to(torch::kCPU));
       dump_preds.push_back(prediction.to(torch::kCPU));
     }
@@ -227,8 +223,13 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   const int64_t w = std::min<int64_t>(options.early_window, T);
   if (propagator) {
     const torch::Tensor stored = torch::stack(states);  // x_0..x_{T−1}: [T, B, N]
-    full = PropagatorSingularValues(map, stored, q0, options.propagator_tolerance);
-    if (w > 0) window = PropagatorSingularValues(map, stored.narrow(0, 0, w), q0, options.propagator_tolerance);
+    PropagatorOptions propagator_options;
+    propagator_options.k = k;
+    propagator_options.tolerance = options.propagator_tolerance;
+    propagator_options.max_iterations = options.propagator_max_iterations;
+    propagator_options.tangent_dtype = options.tangent_dtype;
+    full = PropagatorSingularValues(map, stored, q0, propagator_options);
+    if (w > 0) window = PropagatorSingularValues(map, stored.narrow(0, 0, w), q0, propagator_options);
   }
 
   const double seconds =
@@ -243,6 +244,7 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
     r.puzzle_id = puzzles.puzzle_ids.empty() ? std::to_string(begin + b) : puzzles.puzzle_ids[begin + b];
     r.givens = puzzles.givens.empty() ? -1 : puzzles.givens[begin + b];
     r.updates_per_segment = static_cast<int32_t>(config.updates_per_segment());
+    r.model_family = config.family == model::Family::kHrm ? "hrm" : "trm";
     for (int64_t t = 0; t < T; ++t) {
       SegmentRecord s;
       s.index = static_cast<int32_t>(t + 1);
@@ -266,9 +268,11 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
     if (propagator) {
       const torch::Tensor lambda = (full.log_sigma[b] / static_cast<double>(T)).to(torch::kCPU).contiguous();
       r.lyapunov.assign(lambda.data_ptr<double>(), lambda.data_ptr<double>() + k);
-      r.lyapunov_sd.assign(k, 0.0);  // independent of the start: no spread
+      // lyapunov_sd stays empty: independent of the start, there is no spread.
       r.lyapunov_method = "propagator";
       r.lyapunov_iterations = static_cast<int32_t>(full.iterations[b].item<int64_t>());
+      r.lyapunov_tolerance = options.propagator_tolerance;
+      r.lyapunov_converged = full.converged[b].item<bool>() && (w == 0 || window.converged[b].item<bool>());
       if (w > 0) {
         const torch::Tensor early = (window.log_sigma[b] / static_cast<double>(w)).to(torch::kCPU).contiguous();
         r.lyapunov_window.assign(early.data_ptr<double>(), early.data_ptr<double>() + k);
@@ -329,6 +333,18 @@ absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet
   if (options.lyapunov_k < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("lyapunov_k: expected 0 (off) or a positive number, found ", options.lyapunov_k));
+  }
+  if (!(options.propagator_tolerance > 0) || !std::isfinite(options.propagator_tolerance)) {
+    return absl::InvalidArgumentError(absl::StrCat("propagator_tolerance: expected a finite number > 0, found ",
+                                                   options.propagator_tolerance));
+  }
+  if (options.propagator_oversampling < -1) {
+    return absl::InvalidArgumentError(absl::StrCat("propagator_oversampling: expected >= 0 (or -1 = k), found ",
+                                                   options.propagator_oversampling));
+  }
+  if (options.propagator_max_iterations < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("propagator_max_iterations: expected >= 1, found ",
+                                                   options.propagator_max_iterations));
   }
   RRM_RETURN_IF_ERROR(ValidateRestart(options));
   if (options.restart > 0 && options.restart_kind != "none" && teacher != nullptr) {

@@ -41,7 +41,13 @@ struct MeasureOptions {
   // values of J_T ⋯ J_1 and of the early window J_w ⋯ J_1, start-independent).
   std::string lyapunov_method = "qr";
   int64_t early_window = 4;              // w for the propagator's early window
-  double propagator_tolerance = 1e-3;    // relative change of every σ_i to stop
+  // SPEC §3 residual test of every σ_1..σ_k: ‖MᵀM v_i − σ_i² v_i‖ ≤ tol·σ_i²;
+  // the records say whether it was met within the iterations.
+  double propagator_tolerance = 1e-3;
+  int64_t propagator_max_iterations = 30;
+  // Oversampling p: the propagator iterates k + p directions and tests the
+  // top k; −1 = k (docs/performance.md has the iterations it saves).
+  int64_t propagator_oversampling = -1;
   torch::ScalarType tangent_dtype = torch::kFloat32;  // float32 | float64
   Reorthonormalize reorthonormalize = Reorthonormalize::kSegment;
   // SPEC §5 restarts: run `restart` (0 = the puzzle as given) of kind

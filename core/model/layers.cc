@@ -1,24 +1,53 @@
 #include "core/model/layers.h"
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <vector>
 
 namespace rrm::model {
 namespace {
 
 namespace F = torch::nn::functional;
 
-// Splits a dual stack into its primal [1, ...] and tangents [k, ...] (views).
-torch::Tensor Primal(const torch::Tensor& x) { return x.narrow(0, 0, 1); }
-torch::Tensor Tangents(const torch::Tensor& x) { return x.narrow(0, 1, x.size(0) - 1); }
 bool HasTangents(const torch::Tensor& x) { return x.size(0) > 1; }
 
-bool WiderThan(torch::ScalarType carried, torch::ScalarType forward) {
-  return c10::elementSize(carried) > c10::elementSize(forward);
+torch::Tensor Cast(const torch::Tensor& t, torch::ScalarType dtype) {
+  return !t.defined() || t.scalar_type() == dtype ? t : t.to(dtype);
 }
 
-// A primal-only value rounded to the forward dtype, kept in its own dtype.
-torch::Tensor Rounded(const torch::Tensor& t, torch::ScalarType forward) {
-  return WiderThan(t.scalar_type(), forward) ? t.to(forward).to(t.scalar_type()) : t;
+// The primal [1, ...] in the forward dtype (exact: a wider stack holds it
+// upcast). With tangents it is a constant for autograd, so autograd through a
+// stack differentiates the linearisation only (see layers.h, "Cotangents").
+torch::Tensor Primal(const torch::Tensor& x, torch::ScalarType forward) {
+  torch::Tensor primal = x.narrow(0, 0, 1);
+  if (HasTangents(x)) primal = primal.detach();
+  return Cast(primal, forward);
+}
+
+// The k tangents [k, ...] (a view, in the stack's dtype).
+torch::Tensor Tangents(const torch::Tensor& x) { return x.narrow(0, 1, x.size(0) - 1); }
+
+// A stack of dtype `carried` from a primal computed in the forward dtype and
+// tangents computed in `carried` (undefined when k = 0). The stack's primal
+// keeps the memory layout the primal had, so the next kernels see the same
+// strides with or without tangents (a reduction over a strided axis adds in
+// another order): the primal comes out bit for bit the same (SPEC §3).
+torch::Tensor Join(const torch::Tensor& primal, const torch::Tensor& tangents, torch::ScalarType carried) {
+  if (!tangents.defined()) return Cast(primal, carried);
+  // Axes 1.. in the primal's memory order (outermost first); axis 0 outermost.
+  std::vector<int64_t> order(primal.dim() - 1);
+  std::iota(order.begin(), order.end(), 1);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return primal.stride(a) > primal.stride(b); });
+  order.insert(order.begin(), 0);
+  std::vector<int64_t> inverse(order.size());
+  for (size_t i = 0; i < order.size(); ++i) inverse[order[i]] = static_cast<int64_t>(i);
+  return torch::cat({Cast(primal, carried).permute(order), tangents.permute(order)}, 0).permute(inverse);
+}
+
+// Where upstream computes in float32 (rms_norm, rotary): float64 stays float64.
+torch::ScalarType AtLeastFloat32(torch::ScalarType dtype) {
+  return dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
 }
 
 // rotate_half: [x1, x2] -> [-x2, x1] over the last axis.
@@ -27,15 +56,19 @@ torch::Tensor RotateHalf(const torch::Tensor& x) {
   return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
-// q·cos + rotate_half(q)·sin in float32 (float64 stacks stay float64), cast
-// back (upstream apply_rotary_pos_emb). x: [..., S, H, hd]; cos/sin: [S, hd].
-torch::Tensor ApplyRotary(const torch::Tensor& x, const RotaryTable& rotary, torch::ScalarType forward) {
-  const auto dtype = x.scalar_type();
-  const auto compute = dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+torch::Tensor Rotate(const torch::Tensor& x, const RotaryTable& rotary, torch::ScalarType compute) {
   const torch::Tensor xc = x.to(compute);
-  const torch::Tensor cos = rotary.cos.to(compute).unsqueeze(-2);
-  const torch::Tensor sin = rotary.sin.to(compute).unsqueeze(-2);
-  return RoundPrimal((xc * cos + RotateHalf(xc) * sin).to(dtype), forward);
+  return xc * rotary.cos.to(compute).unsqueeze(-2) + RotateHalf(xc) * rotary.sin.to(compute).unsqueeze(-2);
+}
+
+// q·cos + rotate_half(q)·sin in float32, cast back (upstream
+// apply_rotary_pos_emb). x: [..., S, H, hd]; cos/sin: [S, hd]. Rotation by a
+// fixed angle is linear: the tangents rotate like the primal.
+torch::Tensor ApplyRotary(const torch::Tensor& x, const RotaryTable& rotary, torch::ScalarType forward) {
+  const auto carried = x.scalar_type();
+  const torch::Tensor y0 = Rotate(Primal(x, forward), rotary, AtLeastFloat32(forward)).to(forward);
+  if (!HasTangents(x)) return Join(y0, {}, carried);
+  return Join(y0, Rotate(Tangents(x), rotary, AtLeastFloat32(carried)).to(carried), carried);
 }
 
 }  // namespace
@@ -51,59 +84,57 @@ RotaryTable MakeRotaryTable(int64_t positions, int64_t head_dim, double theta, t
   return {emb.cos(), emb.sin()};
 }
 
-torch::Tensor RoundPrimal(torch::Tensor x, torch::ScalarType forward) {
-  if (WiderThan(x.scalar_type(), forward)) {
-    torch::Tensor primal = Primal(x);
-    primal.copy_(primal.to(forward));
-  }
-  return x;
-}
-
 torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& weight, torch::ScalarType forward,
                      const torch::Tensor& bias) {
-  const auto dtype = x.scalar_type();
-  const torch::Tensor w = weight.scalar_type() == dtype ? weight : weight.to(dtype);
-  const torch::Tensor b = !bias.defined() || bias.scalar_type() == dtype ? bias : bias.to(dtype);
-  return RoundPrimal(F::linear(x, w, b), forward);
+  const auto carried = x.scalar_type();
+  // Weights stored in another dtype are cast at use, as upstream's CastedLinear.
+  const torch::Tensor y0 = F::linear(Primal(x, forward), Cast(weight, forward), Cast(bias, forward));
+  if (!HasTangents(x)) return Join(y0, {}, carried);
+  return Join(y0, F::linear(Tangents(x), Cast(weight, carried)), carried);
 }
 
 torch::Tensor RmsNorm(const torch::Tensor& x, double eps, torch::ScalarType forward) {
-  const auto dtype = x.scalar_type();
-  // Upstream normalises in float32 and casts back; float64 stacks stay float64.
-  const auto compute = dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-  const torch::Tensor x0 = Primal(x).to(compute);
-  const torch::Tensor variance = x0.square().mean(-1, /*keepdim=*/true);
-  const torch::Tensor r = torch::rsqrt(variance + eps);
-  const torch::Tensor y0 = Rounded(x0 * r, forward).to(dtype);
-  if (!HasTangents(x)) return y0;
-  // d(x·r) = r·dx − x·r³·mean(x·dx)
-  const torch::Tensor dx = Tangents(x).to(compute);
-  const torch::Tensor dy = r * dx - x0 * (r * r * r) * (x0 * dx).mean(-1, /*keepdim=*/true);
-  return torch::cat({y0, dy.to(dtype)}, 0);
+  const auto carried = x.scalar_type();
+  // Upstream normalises in float32 and casts back.
+  const auto compute = AtLeastFloat32(forward);
+  const torch::Tensor x0 = Primal(x, forward).to(compute);
+  const torch::Tensor r = torch::rsqrt(x0.square().mean(-1, /*keepdim=*/true) + eps);
+  const torch::Tensor y0 = (x0 * r).to(forward);
+  if (!HasTangents(x)) return Join(y0, {}, carried);
+  // d(x·r) = r·dx − x·r³·mean(x·dx), at the primal's values in the tangent dtype.
+  const auto tangent_compute = AtLeastFloat32(carried);
+  const torch::Tensor xt = x0.to(tangent_compute);
+  const torch::Tensor rt =
+      tangent_compute == compute ? r : torch::rsqrt(xt.square().mean(-1, /*keepdim=*/true) + eps);
+  const torch::Tensor dx = Tangents(x).to(tangent_compute);
+  const torch::Tensor dy = rt * dx - xt * (rt * rt * rt) * (xt * dx).mean(-1, /*keepdim=*/true);
+  return Join(y0, dy.to(carried), carried);
 }
 
 torch::Tensor SwiGlu(const torch::Tensor& x, const SwiGluWeights& w, torch::ScalarType forward) {
+  const auto carried = x.scalar_type();
   const torch::Tensor gate_up = Linear(x, w.gate_up, forward);
   const int64_t inner = gate_up.size(-1) / 2;
   const torch::Tensor gate = gate_up.narrow(-1, 0, inner);
   const torch::Tensor up = gate_up.narrow(-1, inner, inner);
-  const torch::Tensor g0 = Primal(gate);
-  const torch::Tensor u0 = Primal(up);
-  const torch::Tensor silu_g0 = Rounded(F::silu(g0), forward);
-  torch::Tensor hidden = Rounded(silu_g0 * u0, forward);
+  const torch::Tensor g0 = Primal(gate, forward);
+  const torch::Tensor u0 = Primal(up, forward);
+  const torch::Tensor hidden0 = F::silu(g0) * u0;
+  torch::Tensor dhidden;
   if (HasTangents(x)) {
     // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
-    const torch::Tensor sigma = torch::sigmoid(g0);
-    const torch::Tensor dsilu = sigma * (1 + g0 * (1 - sigma));
-    const torch::Tensor dhidden = dsilu * Tangents(gate) * u0 + silu_g0 * Tangents(up);
-    hidden = torch::cat({hidden, dhidden}, 0);
+    const torch::Tensor g = Cast(g0, carried), u = Cast(u0, carried);
+    const torch::Tensor sigma = torch::sigmoid(g);
+    const torch::Tensor dsilu = sigma * (1 + g * (1 - sigma));
+    dhidden = dsilu * Tangents(gate) * u + F::silu(g) * Tangents(up);
   }
-  return Linear(hidden, w.down, forward);
+  return Linear(Join(hidden0, dhidden, carried), w.down, forward);
 }
 
 torch::Tensor SelfAttention(const torch::Tensor& x, const AttentionWeights& w,
                             const std::optional<RotaryTable>& rotary, torch::ScalarType forward) {
   // x: [1+k, B, S, D]
+  const auto carried = x.scalar_type();
   const int64_t stack = x.size(0), batch = x.size(1), positions = x.size(2);
   const int64_t heads = w.num_heads;
   const torch::Tensor qkv = Linear(x, w.qkv, forward);
@@ -113,7 +144,6 @@ torch::Tensor SelfAttention(const torch::Tensor& x, const AttentionWeights& w,
   torch::Tensor k = split.narrow(3, heads, heads);
   torch::Tensor v = split.narrow(3, 2 * heads, heads);
   if (rotary.has_value()) {
-    // Rotation by a fixed angle is linear: tangents rotate like the primal.
     q = ApplyRotary(q, *rotary, forward);
     k = ApplyRotary(k, *rotary, forward);
   }
@@ -123,34 +153,39 @@ torch::Tensor SelfAttention(const torch::Tensor& x, const AttentionWeights& w,
   v = v.transpose(2, 3);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
 
-  const torch::Tensor q0 = Primal(q), k0 = Primal(k), v0 = Primal(v);
+  const torch::Tensor q0 = Primal(q, forward), k0 = Primal(k, forward), v0 = Primal(v, forward);
   const torch::Tensor p0 = torch::softmax(torch::matmul(q0, k0.transpose(-1, -2)) * scale, -1);
-  // Fused attention kernels (upstream) accumulate in float32 and store the
-  // output in the forward dtype.
-  torch::Tensor out = Rounded(torch::matmul(p0, v0), forward);
+  const torch::Tensor out0 = torch::matmul(p0, v0);
+  torch::Tensor dout;
   if (HasTangents(x)) {
+    // At the primal's values in the tangent dtype (p recomputed there when the
+    // forward dtype is narrower, so the derivative is not bfloat16's).
+    const torch::Tensor qc = Cast(q0, carried), kc = Cast(k0, carried), vc = Cast(v0, carried);
+    const torch::Tensor p =
+        carried == forward ? p0 : torch::softmax(torch::matmul(qc, kc.transpose(-1, -2)) * scale, -1);
     const torch::Tensor dq = Tangents(q), dk = Tangents(k), dv = Tangents(v);
-    // scores s = q·kᵀ·scale; ds = (dq·k0ᵀ + q0·dkᵀ)·scale
+    // scores s = q·kᵀ·scale; ds = (dq·kᵀ + q·dkᵀ)·scale
     const torch::Tensor ds =
-        (torch::matmul(dq, k0.transpose(-1, -2)) + torch::matmul(q0, dk.transpose(-1, -2))) * scale;
+        (torch::matmul(dq, kc.transpose(-1, -2)) + torch::matmul(qc, dk.transpose(-1, -2))) * scale;
     // softmax: dp = p ⊙ (ds − Σ_j p_j·ds_j)
-    const torch::Tensor dp = p0 * (ds - (p0 * ds).sum(-1, /*keepdim=*/true));
-    const torch::Tensor dout = torch::matmul(dp, v0) + torch::matmul(p0, dv);
-    out = torch::cat({out, dout}, 0);
+    const torch::Tensor dp = p * (ds - (p * ds).sum(-1, /*keepdim=*/true));
+    dout = torch::matmul(dp, vc) + torch::matmul(p, dv);
   }
   // -> [1+k, B, S, H·hd]
-  out = out.transpose(2, 3).reshape({stack, batch, positions, heads * head_dim});
+  const torch::Tensor out =
+      Join(out0, dout, carried).transpose(2, 3).reshape({stack, batch, positions, heads * head_dim});
   return Linear(out, w.out, forward);
 }
 
 torch::Tensor Add(const torch::Tensor& a, const torch::Tensor& b, torch::ScalarType forward) {
-  return RoundPrimal(a + b, forward);
+  const torch::Tensor sum0 = Primal(a, forward) + Primal(b, forward);
+  if (!HasTangents(a)) return Join(sum0, {}, a.scalar_type());
+  return Join(sum0, Tangents(a) + Tangents(b), a.scalar_type());
 }
 
 torch::Tensor AddToPrimal(const torch::Tensor& x, const torch::Tensor& e, torch::ScalarType forward) {
-  const torch::Tensor e_cast = e.scalar_type() == x.scalar_type() ? e : e.to(x.scalar_type());
-  if (!HasTangents(x)) return RoundPrimal(x + e_cast, forward);
-  return torch::cat({Rounded(Primal(x) + e_cast, forward), Tangents(x)}, 0);
+  const torch::Tensor sum0 = Primal(x, forward) + Cast(e, forward);
+  return Join(sum0, HasTangents(x) ? Tangents(x) : torch::Tensor(), x.scalar_type());
 }
 
 }  // namespace rrm::model

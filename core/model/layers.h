@@ -2,8 +2,8 @@
 //
 // Every activation is a *dual stack*: a tensor whose leading axis holds the
 // primal value at index 0 and k tangent directions at 1..k (shape
-// [1+k, B, S, D]). Linear maps act on the whole stack as one matrix product
-// over (1+k)·B·S rows; nonlinear maps compute the primal as upstream does and
+// [1+k, B, S, D]). Linear maps act on the k tangents as one matrix product
+// over k·B·S rows (the primal apart, see below); nonlinear maps compute the primal as upstream does and
 // push the tangents through the primal's derivative (exact forward-mode
 // linearisation, ARCHITECTURE "Tangents"). With k = 0 the stack is [1, B, S, D]
 // and every function below is exactly the plain forward.
@@ -11,12 +11,23 @@
 // Numerics follow upstream `models/layers.py`: weights are used in the forward
 // dtype, rms_norm runs in float32 and casts back, rotary runs in float32.
 //
-// Tangents are carried in float32 at least (SPEC §3). When the stack is wider
-// than the forward dtype (a bfloat16 checkpoint with float32 tangents, or
-// float64 tangents), each function rounds the primal to the forward dtype
-// wherever upstream stores an op's output in it, so the primal trajectory is
-// the forward dtype's while the tangents keep their precision. `forward` below
-// is that dtype; with a stack of the forward dtype rounding is a no-op.
+// One trajectory (SPEC §3). The primal is always computed by the forward
+// dtype's own kernels, exactly as with k = 0: each function takes the primal
+// of the stack in the forward dtype (exact: a wider stack holds it upcast),
+// runs upstream's op on it, and stores the result upcast in the stack. So a
+// bfloat16 checkpoint's trajectory is the native bfloat16 one (on a GPU, on
+// bfloat16 tensor cores) whatever k, draws or method, and a float32
+// checkpoint's is the plain float32 one. Tangents are carried in the stack's
+// dtype — float32 at least — beside it and never rounded to the forward
+// dtype; the derivatives of the nonlinear pieces are evaluated at the primal's
+// values in the tangent dtype. `forward` below is the forward dtype.
+//
+// Cotangents. With tangents present the primal enters every function as a
+// constant (detached), and the tangent path is linear in the directions and
+// runs entirely in the tangent dtype; so autograd through a stack's tangents
+// differentiates the linearisation alone, and its transpose gives exact
+// vector-Jacobian products whose cotangents are never rounded below the
+// tangent dtype (measure::TangentMap::Vjp).
 #ifndef RRM_CORE_MODEL_LAYERS_H_
 #define RRM_CORE_MODEL_LAYERS_H_
 
@@ -44,9 +55,6 @@ struct RotaryTable {
   torch::Tensor sin;
 };
 RotaryTable MakeRotaryTable(int64_t positions, int64_t head_dim, double theta, torch::Device device);
-
-// Rounds the primal (index 0) of `x` to `forward` in place when x is wider.
-torch::Tensor RoundPrimal(torch::Tensor x, torch::ScalarType forward);
 
 // x·Wᵀ (+ b) over the last axis of a dual stack (linear, so tangents go along).
 // Weights stored in another dtype are cast to the stack's at use (as upstream's

@@ -17,6 +17,9 @@
 namespace rrm::model {
 namespace {
 
+// Upstream TRM's default puzzle_emb_len (trm.py), used when the yaml lacks it.
+constexpr int64_t kTrmPuzzleEmbLen = 16;
+
 // One table of the keys a config understands, shared by the yaml reader and
 // the overrides so both accept exactly the same names and syntax.
 using Setter = std::function<absl::Status(const std::string& value, ModelConfig* config)>;
@@ -105,7 +108,9 @@ int64_t ModelConfig::puzzle_positions() const {
 }
 
 int64_t ModelConfig::updates_per_segment() const {
-  return family == Family::kHrm ? H_cycles * L_cycles : H_cycles * (L_cycles + 1);
+  // SPEC §1: every state update, z_L and z_H alike — each H cycle is L_cycles
+  // z_L updates then one z_H update, in both families.
+  return H_cycles * (L_cycles + 1);
 }
 
 int64_t ModelConfig::SwiGluInner(int64_t width) const {
@@ -139,6 +144,12 @@ absl::StatusOr<ModelConfig> ReadModelConfigYaml(const std::string& path) {
     absl::Status status = setter(ResolveSiblingReference(block, node.as<std::string>()), &config);
     if (!status.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", status.message()));
   }
+  // Upstream TRM's config class declares `puzzle_emb_len: int = 16`
+  // (models/recursive_reasoning/trm.py), so a TRM yaml without the key has 16
+  // puzzle positions (SPEC §1: P = puzzle_emb_len when non-zero); an explicit 0
+  // still means the ceiling. HRM has no such key and keeps its ceiling.
+  const YAML::Node emb_len = block["puzzle_emb_len"];
+  if (config.family == Family::kTrm && (!emb_len || emb_len.IsNull())) config.puzzle_emb_len = kTrmPuzzleEmbLen;
   return config;
 }
 

@@ -32,7 +32,7 @@ struct ModelConfig {
   std::string pos_encodings = "rope";  // rope | learned | none
   bool mlp_t = false;                  // TRM only: SwiGLU over the sequence axis
   int64_t puzzle_emb_ndim = 0;
-  int64_t puzzle_emb_len = 0;  // TRM only; 0 = ceil(puzzle_emb_ndim / hidden)
+  int64_t puzzle_emb_len = 0;  // TRM only; absent from the yaml: 16 (upstream default); 0 = ceil(puzzle_emb_ndim / hidden)
   int64_t halt_max_steps = 16;
   double rms_norm_eps = 1e-5;
   double rope_theta = 10000.0;
@@ -49,7 +49,7 @@ struct ModelConfig {
   int64_t puzzle_positions() const;
   // S = P + L.
   int64_t state_positions() const { return puzzle_positions() + seq_len; }
-  // Inner state updates per segment: HRM H_cycles·L_cycles, TRM H_cycles·(L_cycles+1) (SPEC §1).
+  // Inner state updates per segment, z_L and z_H alike: H_cycles·(L_cycles+1) for both families (SPEC §1).
   int64_t updates_per_segment() const;
   int64_t head_dim() const { return hidden_size / num_heads; }
   // Upstream SwiGLU width: round(expansion·width·2/3) rounded up to a multiple of 256.

@@ -104,6 +104,50 @@ TEST(Trajectory, BatchedAndOneAtATimeGiveTheSameRecords) {
   }
 }
 
+// SPEC §3 one trajectory: with a bfloat16 checkpoint the primal — so
+// correct_t, d_t, h_t, flips and the prediction — is the same bit for bit
+// whatever is measured along it: k = 0, QR k = 4, draws = 2, the propagator.
+TEST(Trajectory, Bfloat16TrajectoryIsTheSameWhateverIsMeasured) {
+  for (const std::string fixture : {"trm_attn", "hrm", "trm_mlpt"}) {
+    auto model = testing::LoadFixtureModel(fixture, {"forward_dtype=bfloat16"});
+    ASSERT_NE(model, nullptr);
+    ASSERT_EQ(model->dtype(), torch::kBFloat16);
+    const puzzle::PuzzleSet puzzles = testing::LoadFixturePuzzles(fixture);
+    measure::MeasureOptions plain;
+    plain.segments = 5;
+    plain.early_window = 2;
+    measure::MeasureOptions qr = plain, draws = plain, propagator = plain;
+    qr.lyapunov_k = 4;
+    draws.lyapunov_k = 2;
+    draws.lyapunov_draws = 2;
+    propagator.lyapunov_k = 2;
+    propagator.lyapunov_method = "propagator";
+    propagator.propagator_max_iterations = 2;  // only the trajectory is compared here
+    const auto reference = Measure(*model, puzzles, plain);
+    ASSERT_EQ(reference.size(), static_cast<size_t>(puzzles.size()));
+    for (const auto& [name, options] : {std::pair<const char*, measure::MeasureOptions>{"qr k=4", qr},
+                                        {"draws=2", draws}, {"propagator", propagator}}) {
+      const auto measured = Measure(*model, puzzles, options);
+      ASSERT_EQ(measured.size(), reference.size());
+      for (size_t i = 0; i < reference.size(); ++i) {
+        const ExampleRecord &a = reference[i], &b = measured[i];
+        SCOPED_TRACE(fixture + " " + name + " example " + std::to_string(i));
+        EXPECT_EQ(a.prediction, b.prediction);
+        EXPECT_EQ(a.correct, b.correct);
+        ASSERT_EQ(a.segments.size(), b.segments.size());
+        for (size_t t = 0; t < a.segments.size(); ++t) {
+          EXPECT_EQ(a.segments[t].displacement_h, b.segments[t].displacement_h) << "t = " << t + 1;
+          EXPECT_EQ(a.segments[t].displacement_l, b.segments[t].displacement_l) << "t = " << t + 1;
+          EXPECT_EQ(a.segments[t].displacement_joint, b.segments[t].displacement_joint) << "t = " << t + 1;
+          EXPECT_EQ(a.segments[t].halt_confidence, b.segments[t].halt_confidence) << "t = " << t + 1;
+          EXPECT_EQ(a.segments[t].correct, b.segments[t].correct) << "t = " << t + 1;
+          EXPECT_EQ(a.segments[t].flips, b.segments[t].flips) << "t = " << t + 1;
+        }
+      }
+    }
+  }
+}
+
 TEST(Trajectory, SegmentsOptionOverridesHaltMaxSteps) {
   auto model = testing::LoadFixtureModel("trm_learned");
   ASSERT_NE(model, nullptr);

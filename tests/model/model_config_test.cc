@@ -1,5 +1,8 @@
 // Loading official-format checkpoints: config from all_config.yaml, shapes,
 // overrides, and a clear error for every kind of mismatch.
+#include <fstream>
+#include <string>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -43,7 +46,42 @@ TEST(ModelConfig, ReadsUpstreamArchBlockAndInfersShapes) {
   const auto hrm = FixtureConfig("hrm", FixtureStateDict("hrm"));
   EXPECT_EQ(hrm.family, model::Family::kHrm);
   EXPECT_EQ(hrm.puzzle_positions(), 1);  // ceil(puzzle_emb_ndim / hidden)
-  EXPECT_EQ(hrm.updates_per_segment(), hrm.H_cycles * hrm.L_cycles);
+  // SPEC §1: every update counts, the H_cycles z_H updates too.
+  EXPECT_EQ(hrm.updates_per_segment(), hrm.H_cycles * (hrm.L_cycles + 1));
+}
+
+// The fixture's all_config.yaml with the `puzzle_emb_len:` line removed,
+// written to a scratch file whose path is returned.
+std::string YamlWithoutPuzzleEmbLen(const std::string& variant) {
+  std::ifstream in(FixtureDir(variant) + "/all_config.yaml");
+  std::string line, text;
+  while (std::getline(in, line)) {
+    if (line.find("puzzle_emb_len:") == std::string::npos) text += line + "\n";
+  }
+  const std::string path = ::testing::TempDir() + "/" + variant + "_without_puzzle_emb_len.yaml";
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(ModelConfig, TrmPuzzleEmbLenDefaultsTo16) {
+  // Upstream trm.py: `puzzle_emb_len: int = 16`, so a TRM yaml without the key
+  // means 16 puzzle positions (not ceil(puzzle_emb_ndim / hidden) = 1 here).
+  auto loaded = model::LoadModel(FixtureDir("trm_mlpt") + "/step_0", YamlWithoutPuzzleEmbLen("trm_mlpt"), {},
+                                 torch::kCPU);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const model::ModelConfig& trm = loaded->model->config();
+  EXPECT_EQ(trm.puzzle_emb_len, 16);
+  EXPECT_EQ(trm.puzzle_positions(), 16);
+  EXPECT_EQ(trm.seq_len, 81);  // mlp_t weight width 97 minus the 16 positions
+  // An explicit 0 still means the ceiling, as upstream.
+  auto zero = model::ReadModelConfigYaml(FixtureDir("trm_learned") + "/all_config.yaml");
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_EQ(zero->puzzle_emb_len, 0);
+  // HRM has no such key: its positions stay ceil(puzzle_emb_ndim / hidden).
+  auto hrm = model::ReadModelConfigYaml(YamlWithoutPuzzleEmbLen("hrm"));
+  ASSERT_TRUE(hrm.ok()) << hrm.status();
+  EXPECT_EQ(hrm->puzzle_emb_len, 0);
+  EXPECT_EQ(hrm->puzzle_positions(), 1);
 }
 
 TEST(ModelConfig, MissingYamlIsNotFoundNamingTheFile) {
