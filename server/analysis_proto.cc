@@ -58,7 +58,7 @@ v1::AnalyzeResponse ReportToProto(const analysis::Report& report) {
   response.set_successes(report.counts.successes);
   response.set_failures(report.counts.failures);
   response.set_errors(report.counts.errors);
-  response.set_accuracy(report.counts.accuracy);
+  response.set_accuracy(report.counts.accuracy.share);
   response.set_tau(report.settling.tau);
   response.set_tau_source(report.settling.tau_source);
   response.set_success_settled(report.settling.success_settled);
@@ -69,7 +69,7 @@ v1::AnalyzeResponse ReportToProto(const analysis::Report& report) {
     v1::AucSummary* out = response.add_aucs();
     out->set_score(a.score);
     out->set_positive_class(a.positive_class);
-    out->set_auc(a.auc);
+    out->set_auc(a.auc_folded);
     out->set_auc_raw(a.auc_raw);
     out->set_ci_low(a.ci_low);
     out->set_ci_high(a.ci_high);
@@ -77,6 +77,16 @@ v1::AnalyzeResponse ReportToProto(const analysis::Report& report) {
     out->set_n_positive(a.n_positive);
     out->set_n_negative(a.n_negative);
     out->set_absent_reason(a.absent_reason);
+  }
+  for (const analysis::Claim& c : report.claims) {
+    v1::AnalyzeResponse::Claim* out = response.add_claims();
+    out->set_id(c.id);
+    out->set_measured(c.measured);
+    out->set_ci_low(c.ci_low);
+    out->set_ci_high(c.ci_high);
+    out->set_verdict(c.verdict);
+    out->set_paper_value(c.paper_value);
+    out->set_reason(c.reason);
   }
   return response;
 }

@@ -20,7 +20,8 @@ namespace rrm::server {
 // would refuse (e.g. negative bootstrap, a non-finite tau).
 absl::StatusOr<analysis::AnalysisParameters> AnalysisParametersFromProto(const v1::AnalysisParameters& parameters);
 
-// Fills report_json, table, the counts, the decomposition, tau and the AUCs;
+// Fills report_json, table, the counts, the decomposition, tau, the AUCs and
+// the SPEC §6 claims;
 // job_id, job_state, complete and note are left to the caller.
 v1::AnalyzeResponse ReportToProto(const analysis::Report& report);
 

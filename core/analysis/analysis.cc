@@ -2,14 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
+#include <random>
 #include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/analysis/auc.h"
+#include "core/analysis/claims.h"
 #include "core/common/status.h"
 
 namespace rrm::analysis {
@@ -28,28 +31,63 @@ struct Example {
 
 bool IsMissing(double v) { return std::isnan(v); }
 
-Quartiles QuartilesOf(const std::vector<double>& values) {
+constexpr double kZ95 = 1.959963984540054;  // Φ⁻¹(0.975)
+
+Quartiles QuartilesOf(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
   Quartiles q;
   q.n = static_cast<int64_t>(values.size());
-  q.q1 = Quantile(values, 0.25);
-  q.median = Quantile(values, 0.5);
-  q.q3 = Quantile(values, 0.75);
+  q.q1 = SortedQuantile(values, 0.25);
+  q.median = SortedQuantile(values, 0.5);
+  q.q3 = SortedQuantile(values, 0.75);
+  if (q.n > 0) {
+    // Distribution-free median interval (analysis.h Quartiles).
+    const double n = static_cast<double>(q.n), spread = kZ95 * std::sqrt(n);
+    const int64_t l = std::clamp<int64_t>(static_cast<int64_t>(std::floor((n - spread) / 2)), 1, q.n);
+    const int64_t u = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(1 + (n + spread) / 2)), 1, q.n);
+    q.median_ci_low = values[l - 1];
+    q.median_ci_high = values[u - 1];
+  }
   return q;
 }
 
-double Share(int64_t part, int64_t whole) {
-  return whole > 0 ? static_cast<double>(part) / static_cast<double>(whole) : kAbsent;
+// The pre-specified direction of SPEC §5, written once for every AUC.
+std::string StatedDirection(const std::string& score, const std::string& positive_class) {
+  return absl::StrCat("higher ", score, " -> ", positive_class);
+}
+
+// SPEC §5: higher λ_1 and higher d_T point to failure, higher h_T to success
+// (the outcome AUCs and the matched ones; the early window is all "success").
+const char* PositiveClassOf(const std::string& score) { return score == "h_T" ? "success" : "failure"; }
+
+AucStat NewAuc(const std::string& score, const std::string& positive_class) {
+  AucStat stat;
+  stat.score = score;
+  stat.positive_class = positive_class;
+  stat.direction = StatedDirection(score, positive_class);
+  return stat;
 }
 
 const char* OtherClass(const std::string& positive_class) {
   return positive_class == "failure" ? "success" : "failure";
 }
 
-// Fills the AUC, its orientation and CI from samples in `num_bins` bins (one
-// bin for the plain AUC). SPEC §5: Mann–Whitney, ties ½, direction stated.
-void FillAuc(const std::vector<Scored>& samples, int num_bins, const AnalysisParameters& params,
-             AucStat* stat) {
-  for (const Scored& s : samples) (s.positive ? stat->n_positive : stat->n_negative) += 1;
+// Counts the classes and fills auc_raw / auc_folded in the stated direction
+// from samples in `num_bins` bins (one bin for the plain AUC); false (with
+// the reason) when the AUC is undefined. No CI.
+bool FillAucFromTallies(const std::vector<PairTally>& tallies, AucStat* stat);
+
+bool FillAucPoint(const std::vector<Scored>& samples, int num_bins, AucStat* stat) {
+  return FillAucFromTallies(TallyPairsWithinBins(samples, num_bins), stat);
+}
+
+// The same from per-bin tallies already made (matched AUCs reuse them for
+// their bin rows: one sort per statistic and bootstrap replicate, not two).
+bool FillAucFromTallies(const std::vector<PairTally>& tallies, AucStat* stat) {
+  for (const PairTally& t : tallies) {
+    stat->n_positive += t.n_positive;
+    stat->n_negative += t.n_negative;
+  }
   if (stat->n_positive == 0 || stat->n_negative == 0) {
     stat->absent_reason =
         stat->n_positive + stat->n_negative == 0
@@ -57,33 +95,24 @@ void FillAuc(const std::vector<Scored>& samples, int num_bins, const AnalysisPar
             : absl::StrCat("one class only: no ", stat->n_positive == 0 ? stat->positive_class
                                                                         : OtherClass(stat->positive_class),
                            " records with a usable ", stat->score);
-    return;
+    return false;
   }
-  stat->auc_raw = PooledAuc(TallyPairsWithinBins(samples, num_bins));
+  stat->auc_raw = PooledAuc(tallies);
   if (std::isnan(stat->auc_raw)) {
     stat->absent_reason = "no bin holds both classes: no pairs to compare";
-    return;
+    return false;
   }
-  // Orientation is fixed by the point estimate, then the whole bootstrap
-  // distribution is read in it (re-orienting each replicate would bias the CI up).
-  stat->higher_predicts_positive = stat->auc_raw >= 0.5;
-  stat->auc = stat->higher_predicts_positive ? stat->auc_raw : 1.0 - stat->auc_raw;
-  stat->direction = absl::StrCat(
-      "higher ", stat->score, " -> ",
-      stat->higher_predicts_positive ? stat->positive_class : OtherClass(stat->positive_class));
-  const Interval ci = BootstrapAucInterval(samples, num_bins, params.bootstrap, params.seed);
-  stat->ci_low = stat->higher_predicts_positive ? ci.low : 1.0 - ci.high;
-  stat->ci_high = stat->higher_predicts_positive ? ci.high : 1.0 - ci.low;
+  stat->auc_folded = std::max(stat->auc_raw, 1.0 - stat->auc_raw);
+  return true;
 }
 
-// Plain AUC of `score_of` over the population; positive = failure or success.
+// Plain AUC of `score_of` over the population in the stated direction, with
+// a class-stratified bootstrap CI of auc_raw.
 template <typename ScoreFn>
 AucStat OutcomeAuc(const std::string& score, const std::string& positive_class,
                    const std::vector<Example>& population, const AnalysisParameters& params,
                    ScoreFn score_of) {
-  AucStat stat;
-  stat.score = score;
-  stat.positive_class = positive_class;
+  AucStat stat = NewAuc(score, positive_class);
   std::vector<Scored> samples;
   for (const Example& e : population) {
     const double v = score_of(e);
@@ -93,58 +122,17 @@ AucStat OutcomeAuc(const std::string& score, const std::string& positive_class,
     }
     samples.push_back({v, (positive_class == "failure") != e.success, 0});
   }
-  FillAuc(samples, 1, params, &stat);
+  if (!FillAucPoint(samples, 1, &stat) || params.bootstrap < 1) return stat;
+  const Interval ci = BootstrapAucInterval(samples, 1, params.bootstrap, params.seed);
+  stat.ci_low = ci.low;
+  stat.ci_high = ci.high;
+  stat.ci_method = "bootstrap stratified by class";
+  stat.ci_replicates = params.bootstrap;
   return stat;
 }
 
-// Pairs-within-bin AUC (SPEC §5 matched AUCs): `bin_of` gives each example's
-// bin or −1 to leave it out (counted as missing with NaN scores).
-template <typename ScoreFn, typename BinFn>
-MatchedAuc BinnedAuc(const std::string& binning, const std::string& score,
-                     const std::vector<Example>& population, std::vector<BinRow> bins,
-                     const AnalysisParameters& params, ScoreFn score_of, BinFn bin_of) {
-  MatchedAuc matched;
-  matched.binning = binning;
-  matched.pooled.score = score;
-  matched.pooled.positive_class = "failure";
-  std::vector<Scored> samples;
-  for (const Example& e : population) {
-    const int bin = bin_of(e);
-    const double v = score_of(e);
-    if (bin < 0 || IsMissing(v)) {
-      ++matched.pooled.n_missing;
-      continue;
-    }
-    samples.push_back({v, !e.success, bin});
-  }
-  const int num_bins = static_cast<int>(bins.size());
-  FillAuc(samples, num_bins, params, &matched.pooled);
-  const std::vector<PairTally> tallies = TallyPairsWithinBins(samples, num_bins);
-  for (int b = 0; b < num_bins; ++b) {
-    BinRow& row = bins[b];
-    row.n_positive = tallies[b].n_positive;
-    row.n_negative = tallies[b].n_negative;
-    row.pairs = tallies[b].pairs;
-    if (tallies[b].pairs > 0) {
-      const double raw = tallies[b].favourable / tallies[b].pairs;
-      row.auc = matched.pooled.higher_predicts_positive ? raw : 1.0 - raw;
-    }
-  }
-  matched.bins = std::move(bins);
-  return matched;
-}
-
-MatchedAuc AbsentMatched(const std::string& binning, const std::string& score, const std::string& reason) {
-  MatchedAuc matched;
-  matched.binning = binning;
-  matched.pooled.score = score;
-  matched.pooled.positive_class = "failure";
-  matched.pooled.absent_reason = reason;
-  return matched;
-}
-
 ScoreSummary Summarize(const std::string& score, const std::vector<Example>& population,
-                       double (*score_of)(const Example&)) {
+                       const std::function<double(const Example&)>& score_of) {
   ScoreSummary summary;
   summary.score = score;
   std::vector<double> success, failure;
@@ -165,6 +153,46 @@ ScoreSummary Summarize(const std::string& score, const std::vector<Example>& pop
 double LambdaOf(const Example& e) { return e.lambda_1; }
 double DisplacementOf(const Example& e) { return e.d_t; }
 double HaltOf(const Example& e) { return e.h_t; }
+
+// Type-7 quantile of a multiset given as (value, multiplicity) pairs sorted by
+// value: the same number SortedQuantile gives on the expanded values.
+double WeightedSortedQuantile(const std::vector<std::pair<double, double>>& sorted, double q) {
+  double total = 0;
+  for (const auto& [value, weight] : sorted) total += weight;
+  if (total < 1) return kAbsent;
+  const double position = q * (total - 1);
+  const double below = std::floor(position), fraction = position - below;
+  // Value at 0-based rank r of the expanded multiset.
+  auto at_rank = [&sorted](double r) {
+    double seen = 0;
+    for (const auto& [value, weight] : sorted) {
+      seen += weight;
+      if (r < seen) return value;
+    }
+    return sorted.back().first;
+  };
+  const double low = at_rank(below);
+  if (fraction == 0) return low;
+  const double high = at_rank(std::min(below + 1, total - 1));
+  return low == high ? low : low + fraction * (high - low);
+}
+
+// SPEC §5 settling threshold: τ as given, or the 95th percentile of d_T among
+// successes (NaN when there is none), from the successes' finite d_T as
+// (value, multiplicity) pairs sorted by value. The one definition, used by
+// the decomposition and by every matched-AUC bootstrap replicate.
+double SettlingThresholdOf(const std::vector<std::pair<double, double>>& success_d, const AnalysisParameters& params) {
+  return params.tau.has_value() ? *params.tau : WeightedSortedQuantile(success_d, 0.95);
+}
+
+double SettlingThreshold(const std::vector<Example>& sample, const AnalysisParameters& params) {
+  std::vector<std::pair<double, double>> success_d;
+  for (const Example& e : sample) {
+    if (e.success && !IsMissing(e.d_t)) success_d.push_back({e.d_t, 1.0});
+  }
+  std::sort(success_d.begin(), success_d.end());
+  return SettlingThresholdOf(success_d, params);
+}
 
 absl::Status ValidateParameters(const AnalysisParameters& p) {
   if (p.tau.has_value() && !(std::isfinite(*p.tau) && *p.tau >= 0)) {
@@ -194,8 +222,9 @@ std::string MethodName(const ExampleRecord& r) {
   return r.lyapunov_method.empty() ? "unspecified" : r.lyapunov_method;
 }
 
-// Chooses the λ method (see AnalysisParameters::lyapunov_method) and fills
-// everything in LyapunovInfo except the seed spread.
+// Chooses the λ method (see AnalysisParameters::lyapunov_method) and k, and
+// fills everything in LyapunovInfo except the seed spread. SPEC §5: one
+// method and one k per analysis.
 LyapunovInfo ChooseLyapunov(const std::vector<const ExampleRecord*>& population,
                             const AnalysisParameters& params) {
   LyapunovInfo info;
@@ -220,6 +249,21 @@ LyapunovInfo ChooseLyapunov(const std::vector<const ExampleRecord*>& population,
   } else {
     info.method = *methods.begin();
   }
+  if (!info.absent_reason.empty()) return info;
+  std::set<size_t> ks;
+  std::set<int32_t> updates;
+  for (const ExampleRecord* r : population) {
+    if (r->lyapunov.empty() || MethodName(*r) != info.method) continue;
+    ks.insert(r->lyapunov.size());
+    updates.insert(r->updates_per_segment);
+  }
+  if (ks.size() > 1) {
+    info.absent_reason = absl::StrCat("records mix the number of exponents k (", absl::StrJoin(ks, ", "),
+                                      "): analyse one k (SPEC 5)");
+    return info;
+  }
+  info.k = static_cast<int>(*ks.begin());
+  if (updates.size() == 1 && *updates.begin() > 0) info.updates_per_segment = *updates.begin();
   return info;
 }
 
@@ -227,11 +271,14 @@ bool UsesLyapunov(const LyapunovInfo& info, const ExampleRecord& r) {
   return info.absent_reason.empty() && !r.lyapunov.empty() && MethodName(r) == info.method;
 }
 
-// λ_1[1..w] (SPEC §3 windowed exponent): mean of ℓ_{t,1} over t = 1..w; NaN
-// when any of those segments carries no increments (k = 0, or a method
-// without per-segment increments).
+// λ_1[1..w] (SPEC §5 early window): the propagator's own window exponent
+// (1/w)·log σ_1(J_w ⋯ J_1) when the record's window is w; with QR, the mean of
+// ℓ_{t,1} over t = 1..w. NaN when the record carries neither for this w.
 double EarlyLambda(const LyapunovInfo& info, const ExampleRecord& r, int w) {
   if (!UsesLyapunov(info, r) || static_cast<int>(r.segments.size()) < w) return kAbsent;
+  if (info.method == "propagator") {
+    return r.lyapunov_window_segments == w && !r.lyapunov_window.empty() ? r.lyapunov_window[0] : kAbsent;
+  }
   double sum = 0;
   for (int t = 0; t < w; ++t) {
     if (r.segments[t].lyapunov_increments.empty()) return kAbsent;
@@ -251,7 +298,7 @@ void FillSeedSpread(const std::vector<const ExampleRecord*>& population, Lyapuno
   for (const ExampleRecord* r : population) {
     if (!UsesLyapunov(*info, *r)) continue;
     ++info->records_with_lyapunov;
-    info->k = std::max(info->k, static_cast<int>(r->lyapunov.size()));
+    info->records_not_converged += info->method == "propagator" && !r->lyapunov_converged;
     if (r->lyapunov_sd.empty() || IsMissing(r->lyapunov_sd[0])) continue;
     sum += r->lyapunov_sd[0];
     ++n;
@@ -262,6 +309,44 @@ void FillSeedSpread(const std::vector<const ExampleRecord*>& population, Lyapuno
   } else {
     info->lambda_1_seed_sd_mean = sum / static_cast<double>(n);
   }
+}
+
+// SPEC §5 population rule over the valid labelled records: one model (an
+// empty name is the one model "unknown"), one family, one T.
+PopulationInfo CheckPopulation(const std::vector<const ExampleRecord*>& labelled) {
+  PopulationInfo info;
+  std::set<std::string> models, families;
+  std::set<int> segment_counts;
+  for (const ExampleRecord* r : labelled) {
+    models.insert(r->model.empty() ? "unknown" : r->model);
+    families.insert(r->model_family.empty() ? "unknown" : r->model_family);
+    segment_counts.insert(static_cast<int>(r->segments.size()));
+    info.sudoku = info.sudoku || r->givens >= 0;
+  }
+  info.models.assign(models.begin(), models.end());
+  info.segment_counts.assign(segment_counts.begin(), segment_counts.end());
+  if (families.size() == 1) info.model_family = *families.begin();
+  if (segment_counts.size() == 1) info.segments = *segment_counts.begin();
+  if (models.size() > 1) {
+    info.absent_reason = absl::StrCat("records mix models (", absl::StrJoin(models, ", "),
+                                      "): analyse one model's records (SPEC 5)");
+  } else if (families.size() > 1) {
+    info.absent_reason = absl::StrCat("records mix model families (", absl::StrJoin(families, ", "),
+                                      "): analyse one model's records (SPEC 5)");
+  } else if (segment_counts.size() > 1) {
+    info.absent_reason = absl::StrCat("records mix T (", absl::StrJoin(segment_counts, ", "),
+                                      " segments): analyse one T (SPEC 5)");
+  }
+  return info;
+}
+
+// SPEC §4/§5: a record measured without labels has token_accuracy NaN at
+// every segment; its `correct` is false but it is not a failure.
+bool IsUnlabelled(const ExampleRecord& r) {
+  for (const measure::SegmentRecord& s : r.segments) {
+    if (!std::isnan(s.token_accuracy)) return false;
+  }
+  return true;
 }
 
 Settling ComputeSettling(const std::vector<Example>& population, const AnalysisParameters& params) {
@@ -281,21 +366,17 @@ Settling ComputeSettling(const std::vector<Example>& population, const AnalysisP
     s.least_mobile_absent_reason = "no successes with a finite d_T";
   } else {
     s.least_mobile_failure_d_t = *std::min_element(failure_d.begin(), failure_d.end());
-    for (double d : success_d) s.successes_below_least_mobile_failure += d < s.least_mobile_failure_d_t;
-    s.share_successes_below_least_mobile_failure =
-        Share(s.successes_below_least_mobile_failure, static_cast<int64_t>(success_d.size()));
+    int64_t below = 0;
+    for (double d : success_d) below += d < s.least_mobile_failure_d_t;
+    s.successes_below_least_mobile_failure = Wilson(below, static_cast<int64_t>(success_d.size()));
   }
 
-  if (params.tau.has_value()) {
-    s.tau = *params.tau;
-    s.tau_source = "given";
-  } else if (!success_d.empty()) {
-    s.tau = Quantile(success_d, 0.95);
-    s.tau_source = "p95_d_T_successes";
-  } else {
+  s.tau = SettlingThreshold(population, params);
+  if (std::isnan(s.tau)) {
     s.absent_reason = "no successes with a finite d_T to set the default tau; give tau";
     return s;
   }
+  s.tau_source = params.tau.has_value() ? "given" : "p95_d_T_successes";
   std::vector<double> segment_success, segment_failure;
   for (const Example& e : population) {
     if (IsMissing(e.d_t)) continue;
@@ -311,102 +392,266 @@ Settling ComputeSettling(const std::vector<Example>& population, const AnalysisP
   }
   const int64_t total = s.success_settled + s.success_unsettled + s.failure_settled + s.failure_unsettled;
   if (total == 0) s.absent_reason = "no records with a finite d_T";
-  s.share_success_settled = Share(s.success_settled, total);
-  s.share_success_unsettled = Share(s.success_unsettled, total);
-  s.share_failure_settled = Share(s.failure_settled, total);
-  s.share_failure_unsettled = Share(s.failure_unsettled, total);
-  s.settled_share_of_successes = Share(s.success_settled, s.success_settled + s.success_unsettled);
-  s.settled_share_of_failures = Share(s.failure_settled, s.failure_settled + s.failure_unsettled);
+  s.share_success_settled = Wilson(s.success_settled, total);
+  s.share_success_unsettled = Wilson(s.success_unsettled, total);
+  s.share_failure_settled = Wilson(s.failure_settled, total);
+  s.share_failure_unsettled = Wilson(s.failure_unsettled, total);
+  s.settled_share_of_successes = Wilson(s.success_settled, s.success_settled + s.success_unsettled);
+  s.settled_share_of_failures = Wilson(s.failure_settled, s.failure_settled + s.failure_unsettled);
   s.settling_segment_success = QuartilesOf(segment_success);
   s.settling_segment_failure = QuartilesOf(segment_failure);
   return s;
 }
 
-// SPEC §5 matched AUCs in quantile bins of d_T among the unsettled population.
-std::vector<MatchedAuc> DisplacementMatched(const std::vector<Example>& population, const Settling& settling,
-                                            const LyapunovInfo& lyapunov, const AnalysisParameters& params) {
-  const std::string binning = absl::StrCat("d_T quantile bins (", params.displacement_bins, ", unsettled)");
-  std::vector<MatchedAuc> out;
-  std::vector<double> unsettled_d;
-  for (const Example& e : population) {
-    if (!IsMissing(e.d_t) && !std::isnan(settling.tau) && e.d_t > settling.tau) unsettled_d.push_back(e.d_t);
-  }
-  std::string reason;
-  if (std::isnan(settling.tau)) {
-    reason = absl::StrCat("no tau: ", settling.absent_reason);
-  } else if (unsettled_d.empty()) {
-    reason = "no unsettled records";
-  }
-  if (!reason.empty()) {
-    out.push_back(AbsentMatched(binning, "lambda_1", lyapunov.absent_reason.empty() ? reason : lyapunov.absent_reason));
-    out.push_back(AbsentMatched(binning, "h_T", reason));
-    return out;
-  }
-  // Edges at quantiles i/bins (type 7); a bin is (e_b, e_{b+1}], the first one
-  // closed below, so values on an edge fall in the lower bin.
-  const int bins = params.displacement_bins;
-  std::vector<double> edges;
-  for (int i = 0; i <= bins; ++i) edges.push_back(Quantile(unsettled_d, static_cast<double>(i) / bins));
-  std::vector<BinRow> rows(bins);
-  for (int b = 0; b < bins; ++b) {
-    rows[b].label = absl::StrCat("d_T bin ", b + 1);
-    rows[b].low = edges[b];
-    rows[b].high = edges[b + 1];
-  }
-  const double tau = settling.tau;
-  auto bin_of = [&edges, bins, tau](const Example& e) {
-    if (IsMissing(e.d_t) || !(e.d_t > tau)) return -1;
-    return static_cast<int>(std::lower_bound(edges.begin() + 1, edges.begin() + bins, e.d_t) - (edges.begin() + 1));
-  };
-  // Only the unsettled population is binned; settled records are not "missing".
-  std::vector<Example> unsettled;
-  for (const Example& e : population) {
-    if (bin_of(e) >= 0) unsettled.push_back(e);
-  }
-  if (lyapunov.absent_reason.empty()) {
-    out.push_back(BinnedAuc(binning, "lambda_1", unsettled, rows, params, LambdaOf, bin_of));
-  } else {
-    out.push_back(AbsentMatched(binning, "lambda_1", lyapunov.absent_reason));
-  }
-  out.push_back(BinnedAuc(binning, "h_T", unsettled, rows, params, HaltOf, bin_of));
-  return out;
+MatchedAuc AbsentMatched(const std::string& binning, const std::string& score, const std::string& reason) {
+  MatchedAuc matched;
+  matched.binning = binning;
+  matched.pooled = NewAuc(score, PositiveClassOf(score));
+  matched.plain = NewAuc(score, PositiveClassOf(score));
+  matched.pooled.absent_reason = matched.plain.absent_reason = reason;
+  return matched;
 }
 
-// SPEC §5 difficulty control: one bin per distinct givens value.
-std::vector<MatchedAuc> GivensMatched(const std::vector<Example>& population, const LyapunovInfo& lyapunov,
-                                      const AnalysisParameters& params) {
-  const std::string binning = "givens (one bin per value)";
-  std::vector<int> values;
-  for (const Example& e : population) {
-    if (e.record->givens >= 0) values.push_back(e.record->givens);
+// The SPEC §5 matched AUCs of one sample of puzzles, the sample given as
+// multiplicities over the population (all ones: the data; a bootstrap
+// replicate: how often each puzzle was drawn). The population is sorted by
+// each score once, so a replicate costs O(n) per statistic instead of a sort;
+// the numbers are those of the expanded sample (the tallies are sums of
+// integers and halves, exact in double).
+class MatchedAucs {
+ public:
+  MatchedAucs(const std::vector<Example>& population, const LyapunovInfo& lyapunov, const AnalysisParameters& params)
+      : population_(population), lyapunov_(lyapunov), params_(params) {
+    for (size_t i = 0; i < population.size(); ++i) {
+      if (!IsMissing(population[i].d_t)) by_d_.push_back(i);
+    }
+    SortBy(DisplacementOf, &by_d_);
+    by_lambda_ = Finite(LambdaOf);
+    by_h_ = Finite(HaltOf);
   }
-  std::sort(values.begin(), values.end());
-  values.erase(std::unique(values.begin(), values.end()), values.end());
-  std::vector<MatchedAuc> out;
-  if (values.empty()) {
-    const std::string reason = "no givens in the records (givens = -1: not Sudoku)";
-    for (const char* score : {"lambda_1", "d_T", "h_T"}) out.push_back(AbsentMatched(binning, score, reason));
+
+  // Five entries, always in this order (so a replicate lines up with the
+  // estimate): λ_1 and h_T in d_T quantile bins among the unsettled, then
+  // λ_1, d_T and h_T in givens bins. τ (unless given), the unsettled set, the
+  // bin edges and the givens values all come from the sample.
+  std::vector<MatchedAuc> Compute(const std::vector<double>& weight) const {
+    std::vector<MatchedAuc> out;
+    const size_t n = population_.size();
+    // --- d_T bins among the unsettled.
+    const std::string d_binning = absl::StrCat("d_T quantile bins (", params_.displacement_bins, ", unsettled)");
+    std::vector<std::pair<double, double>> success_d;
+    for (size_t i : by_d_) {
+      if (population_[i].success && weight[i] > 0) success_d.push_back({population_[i].d_t, weight[i]});
+    }
+    const double tau = SettlingThresholdOf(success_d, params_);
+    std::vector<std::pair<double, double>> unsettled_d;
+    for (size_t i : by_d_) {
+      if (weight[i] > 0 && population_[i].d_t > tau) unsettled_d.push_back({population_[i].d_t, weight[i]});
+    }
+    std::string reason;
+    if (std::isnan(tau)) {
+      reason = "no tau: no successes with a finite d_T to set the default tau; give tau";
+    } else if (unsettled_d.empty()) {
+      reason = "no unsettled records";
+    }
+    if (!reason.empty()) {
+      out.push_back(AbsentMatched(d_binning, "lambda_1", lyapunov_.absent_reason.empty() ? reason : lyapunov_.absent_reason));
+      out.push_back(AbsentMatched(d_binning, "h_T", reason));
+    } else {
+      // Edges at quantiles i/bins (type 7); a bin is (e_b, e_{b+1}], the first
+      // one closed below, so values on an edge fall in the lower bin.
+      const int bins = params_.displacement_bins;
+      std::vector<double> edges;
+      for (int i = 0; i <= bins; ++i) edges.push_back(WeightedSortedQuantile(unsettled_d, static_cast<double>(i) / bins));
+      std::vector<BinRow> rows(bins);
+      for (int b = 0; b < bins; ++b) {
+        rows[b].label = absl::StrCat("d_T bin ", b + 1);
+        rows[b].low = edges[b];
+        rows[b].high = edges[b + 1];
+      }
+      std::vector<int> bin(n, -1);
+      for (size_t i = 0; i < n; ++i) {
+        const double d = population_[i].d_t;
+        if (weight[i] > 0 && !IsMissing(d) && d > tau) {
+          bin[i] = static_cast<int>(std::lower_bound(edges.begin() + 1, edges.begin() + bins, d) - (edges.begin() + 1));
+        }
+      }
+      if (lyapunov_.absent_reason.empty()) {
+        out.push_back(Matched(d_binning, "lambda_1", LambdaOf, by_lambda_, rows, bin, weight));
+      } else {
+        out.push_back(AbsentMatched(d_binning, "lambda_1", lyapunov_.absent_reason));
+      }
+      out.push_back(Matched(d_binning, "h_T", HaltOf, by_h_, rows, bin, weight));
+    }
+    // --- givens: one bin per distinct value (the difficulty control).
+    const std::string g_binning = "givens (one bin per value)";
+    std::vector<int> values;
+    double without = 0;  // records without givens: outside the matched sample, counted missing
+    for (size_t i = 0; i < n; ++i) {
+      if (weight[i] == 0) continue;
+      if (population_[i].record->givens >= 0) {
+        values.push_back(population_[i].record->givens);
+      } else {
+        without += weight[i];
+      }
+    }
+    std::sort(values.begin(), values.end());
+    values.erase(std::unique(values.begin(), values.end()), values.end());
+    if (values.empty()) {
+      const std::string none = "no givens in the records (givens = -1: not Sudoku)";
+      for (const char* score : {"lambda_1", "d_T", "h_T"}) out.push_back(AbsentMatched(g_binning, score, none));
+      return out;
+    }
+    std::vector<BinRow> rows(values.size());
+    for (size_t b = 0; b < values.size(); ++b) {
+      rows[b].label = absl::StrCat("givens ", values[b]);
+      rows[b].low = rows[b].high = values[b];
+    }
+    std::vector<int> bin(n, -1);
+    for (size_t i = 0; i < n; ++i) {
+      const int g = population_[i].record->givens;
+      if (weight[i] > 0 && g >= 0) bin[i] = static_cast<int>(std::lower_bound(values.begin(), values.end(), g) - values.begin());
+    }
+    if (lyapunov_.absent_reason.empty()) {
+      out.push_back(Matched(g_binning, "lambda_1", LambdaOf, by_lambda_, rows, bin, weight));
+    } else {
+      out.push_back(AbsentMatched(g_binning, "lambda_1", lyapunov_.absent_reason));
+    }
+    out.push_back(Matched(g_binning, "d_T", DisplacementOf, by_d_, rows, bin, weight));
+    out.push_back(Matched(g_binning, "h_T", HaltOf, by_h_, rows, bin, weight));
+    for (size_t i = out.size() - 3; i < out.size(); ++i) {
+      out[i].pooled.n_missing += static_cast<int64_t>(without);
+      out[i].plain.n_missing += static_cast<int64_t>(without);
+    }
     return out;
   }
-  std::vector<BinRow> rows(values.size());
-  for (size_t b = 0; b < values.size(); ++b) {
-    rows[b].label = absl::StrCat("givens ", values[b]);
-    rows[b].low = rows[b].high = values[b];
+
+ private:
+  using ScoreFn = double (*)(const Example&);
+
+  void SortBy(ScoreFn score_of, std::vector<size_t>* order) const {
+    std::stable_sort(order->begin(), order->end(), [this, score_of](size_t a, size_t b) {
+      return score_of(population_[a]) < score_of(population_[b]);
+    });
   }
-  auto bin_of = [&values](const Example& e) {
-    auto it = std::lower_bound(values.begin(), values.end(), e.record->givens);
-    return e.record->givens >= 0 && it != values.end() && *it == e.record->givens
-               ? static_cast<int>(it - values.begin())
-               : -1;
+
+  std::vector<size_t> Finite(ScoreFn score_of) const {
+    std::vector<size_t> order;
+    for (size_t i = 0; i < population_.size(); ++i) {
+      if (!IsMissing(score_of(population_[i]))) order.push_back(i);
+    }
+    SortBy(score_of, &order);
+    return order;
+  }
+
+  // Pairs-within-bin tallies (pooled) and all-pairs tallies (plain) of one
+  // score in one pass over its sorted order: within a tie group, equal
+  // scores count one half (SPEC §5).
+  MatchedAuc Matched(const std::string& binning, const std::string& score, ScoreFn score_of,
+                     const std::vector<size_t>& order, std::vector<BinRow> rows, const std::vector<int>& bin,
+                     const std::vector<double>& weight) const {
+    MatchedAuc matched;
+    matched.binning = binning;
+    matched.pooled = NewAuc(score, PositiveClassOf(score));
+    matched.plain = NewAuc(score, PositiveClassOf(score));
+    const bool failure_positive = matched.pooled.positive_class == "failure";
+    for (size_t i = 0; i < population_.size(); ++i) {
+      if (bin[i] >= 0 && IsMissing(score_of(population_[i]))) {
+        matched.pooled.n_missing += static_cast<int64_t>(weight[i]);
+        matched.plain.n_missing += static_cast<int64_t>(weight[i]);
+      }
+    }
+    const size_t num_bins = rows.size();
+    std::vector<double> favourable(num_bins), positives(num_bins), negatives(num_bins), group_pos(num_bins),
+        group_neg(num_bins);
+    std::vector<int> touched;
+    PairTally plain;
+    double plain_negatives_below = 0;
+    size_t k = 0;
+    while (k < order.size()) {
+      const double value = score_of(population_[order[k]]);
+      double all_pos = 0, all_neg = 0;
+      touched.clear();
+      for (; k < order.size() && score_of(population_[order[k]]) == value; ++k) {
+        const size_t i = order[k];
+        if (bin[i] < 0) continue;
+        const bool positive = failure_positive != population_[i].success;
+        const int b = bin[i];
+        if (group_pos[b] == 0 && group_neg[b] == 0) touched.push_back(b);
+        (positive ? group_pos[b] : group_neg[b]) += weight[i];
+        (positive ? all_pos : all_neg) += weight[i];
+      }
+      for (int b : touched) {
+        // negatives so far in this bin lie strictly below this tie group
+        favourable[b] += group_pos[b] * (negatives[b]) + 0.5 * group_pos[b] * group_neg[b];
+        positives[b] += group_pos[b];
+        negatives[b] += group_neg[b];
+        group_pos[b] = group_neg[b] = 0;
+      }
+      plain.favourable += all_pos * plain_negatives_below + 0.5 * all_pos * all_neg;
+      plain_negatives_below += all_neg;
+      plain.n_positive += static_cast<int64_t>(all_pos);
+      plain.n_negative += static_cast<int64_t>(all_neg);
+    }
+    plain.pairs = static_cast<double>(plain.n_positive) * static_cast<double>(plain.n_negative);
+    std::vector<PairTally> tallies(num_bins);
+    for (size_t b = 0; b < num_bins; ++b) {
+      tallies[b] = {favourable[b], positives[b] * negatives[b], static_cast<int64_t>(positives[b]),
+                    static_cast<int64_t>(negatives[b])};
+      rows[b].n_positive = tallies[b].n_positive;
+      rows[b].n_negative = tallies[b].n_negative;
+      rows[b].pairs = tallies[b].pairs;
+      if (tallies[b].pairs > 0) rows[b].auc_raw = tallies[b].favourable / tallies[b].pairs;
+    }
+    FillAucFromTallies(tallies, &matched.pooled);
+    FillAucFromTallies({plain}, &matched.plain);
+    matched.bins = std::move(rows);
+    return matched;
+  }
+
+  const std::vector<Example>& population_;
+  const LyapunovInfo& lyapunov_;
+  const AnalysisParameters& params_;
+  std::vector<size_t> by_d_, by_lambda_, by_h_;  // finite scores, ascending
+};
+
+// SPEC §5 matched AUCs with their CIs: a bootstrap over puzzles (the
+// population's records drawn with replacement, std::mt19937_64(seed)) that
+// redoes the whole matching in every replicate, so the matching (τ, the
+// unsettled set, the bin edges, the givens values) is part of the estimate.
+// Replicates where a statistic is undefined are left out of its interval and
+// counted (ci_replicates).
+std::vector<MatchedAuc> ComputeMatched(const std::vector<Example>& population, const LyapunovInfo& lyapunov,
+                                       const AnalysisParameters& params) {
+  const MatchedAucs engine(population, lyapunov, params);
+  std::vector<double> weight(population.size(), 1.0);
+  std::vector<MatchedAuc> matched = engine.Compute(weight);
+  if (params.bootstrap < 1 || population.empty()) return matched;
+  const size_t m = matched.size();
+  std::vector<std::vector<double>> pooled(m), plain(m);
+  std::mt19937_64 rng(params.seed);
+  for (int r = 0; r < params.bootstrap; ++r) {
+    std::fill(weight.begin(), weight.end(), 0.0);
+    for (size_t k = 0; k < population.size(); ++k) weight[UniformIndex(rng, population.size())] += 1.0;
+    const std::vector<MatchedAuc> replicate = engine.Compute(weight);
+    for (size_t i = 0; i < m; ++i) {
+      if (!std::isnan(replicate[i].pooled.auc_raw)) pooled[i].push_back(replicate[i].pooled.auc_raw);
+      if (!std::isnan(replicate[i].plain.auc_raw)) plain[i].push_back(replicate[i].plain.auc_raw);
+    }
+  }
+  auto fill = [](std::vector<double> values, AucStat* stat) {
+    if (std::isnan(stat->auc_raw) || values.empty()) return;
+    std::sort(values.begin(), values.end());
+    stat->ci_low = SortedQuantile(values, 0.025);
+    stat->ci_high = SortedQuantile(values, 0.975);
+    stat->ci_replicates = static_cast<int64_t>(values.size());
+    stat->ci_method = "bootstrap over puzzles, matching redone per replicate";
   };
-  if (lyapunov.absent_reason.empty()) {
-    out.push_back(BinnedAuc(binning, "lambda_1", population, rows, params, LambdaOf, bin_of));
-  } else {
-    out.push_back(AbsentMatched(binning, "lambda_1", lyapunov.absent_reason));
+  for (size_t i = 0; i < m; ++i) {
+    fill(std::move(pooled[i]), &matched[i].pooled);
+    fill(std::move(plain[i]), &matched[i].plain);
   }
-  out.push_back(BinnedAuc(binning, "d_T", population, rows, params, DisplacementOf, bin_of));
-  out.push_back(BinnedAuc(binning, "h_T", population, rows, params, HaltOf, bin_of));
-  return out;
+  return matched;
 }
 
 EarlyWindow ComputeEarlyWindow(const std::vector<Example>& population, const LyapunovInfo& lyapunov,
@@ -426,9 +671,22 @@ EarlyWindow ComputeEarlyWindow(const std::vector<Example>& population, const Lya
   }
   early.n_at_risk = static_cast<int64_t>(at_risk.size());
   const std::string window = absl::StrCat("[1..", w, "]");
+  if (lyapunov.method == "propagator") {
+    early.lambda_1_source = "propagator window exponent (1/w) log sigma_1(J_w...J_1) (lyapunov_window[0])";
+  } else if (lyapunov.method == "qr") {
+    early.lambda_1_source = "mean of the first w QR increments; a QR window still depends on Q_0 (SPEC 5)";
+  }
   early.lambda_1 = OutcomeAuc(absl::StrCat("lambda_1", window), "success", at_risk, params,
                               [&](const Example& e) { return EarlyLambda(lyapunov, *e.record, w); });
-  if (!lyapunov.absent_reason.empty()) early.lambda_1.absent_reason = lyapunov.absent_reason;
+  if (!lyapunov.absent_reason.empty()) {
+    early.lambda_1.absent_reason = lyapunov.absent_reason;
+  } else if (lyapunov.method == "propagator" && !at_risk.empty() && early.lambda_1.n_missing == early.n_at_risk) {
+    std::set<int32_t> windows;
+    for (const Example& e : at_risk) windows.insert(e.record->lyapunov_window_segments);
+    early.lambda_1.absent_reason =
+        absl::StrCat("the records' propagator window is ", absl::StrJoin(windows, ", "),
+                     " segments, not w = ", w, ": analyse with early_window equal to the measured window");
+  }
   early.d_w = OutcomeAuc(absl::StrCat("d_", w), "success", at_risk, params,
                          [w](const Example& e) { return e.record->segments[w - 1].displacement_joint; });
   early.h_w = OutcomeAuc(absl::StrCat("h_", w), "success", at_risk, params,
@@ -443,15 +701,41 @@ EarlyWindow ComputeEarlyWindow(const std::vector<Example>& population, const Lya
   return early;
 }
 
-Halting ComputeHalting(const std::vector<Example>& population, const AnalysisParameters& params) {
+Halting ComputeHalting(const std::vector<Example>& population, const std::string& family, double tau,
+                       const AnalysisParameters& params) {
   Halting halting;
-  halting.auc = OutcomeAuc("h_T", "success", population, params, HaltOf);
-  for (const Example& e : population) {
-    if (e.success || IsMissing(e.h_t)) continue;
-    ++halting.failures;
-    halting.failures_confident += e.h_t > 0.5;
+  halting.auc = OutcomeAuc("h_T", PositiveClassOf("h_T"), population, params, HaltOf);
+  int64_t failures = 0, confident = 0, with_d = 0, settled_confident = 0, ruled = 0, halted = 0;
+  // SPEC §5: the model's own halting rule, by family.
+  const bool trm = family == "trm", hrm = family == "hrm";
+  if (trm) halting.rule = "q_halt > 0 (TRM)";
+  if (hrm) halting.rule = "q_halt > q_continue (HRM)";
+  if (!trm && !hrm) {
+    halting.rule_absent_reason =
+        family == "unknown" || family.empty()
+            ? "model family unknown (records carry no model_family): no halting rule to apply"
+            : absl::StrCat("no halting rule known for model family \"", family, "\"");
   }
-  halting.share_failures_confident = Share(halting.failures_confident, halting.failures);
+  for (const Example& e : population) {
+    if (e.success) continue;
+    const measure::SegmentRecord& last = e.record->segments.back();
+    if (!IsMissing(e.h_t)) {
+      ++failures;
+      confident += e.h_t > 0.5;
+      if (!IsMissing(e.d_t) && !std::isnan(tau)) {
+        ++with_d;
+        settled_confident += e.h_t > 0.5 && e.d_t <= tau;
+      }
+    }
+    const double q_halt = last.q_halt_logit, q_continue = last.q_continue_logit;
+    if ((trm && !IsMissing(q_halt)) || (hrm && !IsMissing(q_halt) && !IsMissing(q_continue))) {
+      ++ruled;
+      halted += trm ? q_halt > 0 : q_halt > q_continue;
+    }
+  }
+  halting.failures_confident = Wilson(confident, failures);
+  halting.failures_settled_confident = Wilson(settled_confident, with_d);
+  halting.failures_halted_by_rule = Wilson(halted, ruled);
   return halting;
 }
 
@@ -507,6 +791,19 @@ int MajorityRun(const std::vector<const ExampleRecord*>& runs, int count) {
     }
   }
   return winner->best_run;
+}
+
+PairedComparison Paired(const std::vector<bool>& strategy, const std::vector<bool>& first) {
+  PairedComparison c;
+  c.n = static_cast<int64_t>(first.size());
+  for (size_t p = 0; p < first.size(); ++p) {
+    c.only_strategy += strategy[p] && !first[p];
+    c.only_first += first[p] && !strategy[p];
+  }
+  if (c.n == 0) return c;
+  c.difference = static_cast<double>(c.only_strategy - c.only_first) / static_cast<double>(c.n);
+  c.p_value = McNemarExactP(c.only_strategy, c.only_first);
+  return c;
 }
 
 Restarts ComputeRestarts(const std::vector<const ExampleRecord*>& valid, const AnalysisParameters& params) {
@@ -566,24 +863,33 @@ Restarts ComputeRestarts(const std::vector<const ExampleRecord*>& valid, const A
   out.restart_kinds.assign(kinds.begin(), kinds.end());
   if (!all_predict) out.majority_absent_reason = "some runs carry no prediction";
 
-  const double n_puzzles = static_cast<double>(included.size());
+  // Per puzzle, whether each strategy's chosen run is correct; the shares and
+  // the paired comparisons against the first run are computed from these.
+  std::vector<bool> first(included.size());
+  for (size_t p = 0; p < included.size(); ++p) first[p] = included[p][0]->correct;
+  const int64_t n_puzzles = static_cast<int64_t>(included.size());
+  auto share = [n_puzzles](const std::vector<bool>& correct) {
+    return Wilson(std::count(correct.begin(), correct.end(), true), n_puzzles);
+  };
   for (int runs_used = 1; runs_used <= max_runs; ++runs_used) {
     RestartRow row;
     row.runs = runs_used;
     row.segments = static_cast<double>(runs_used) * t;
-    double first = 0, best = 0, majority = 0, oracle = 0;
-    for (const auto& runs : included) {
-      first += runs[0]->correct;
-      best += runs[BestRun(runs, runs_used, FinalHalt)]->correct;
-      if (all_predict) majority += runs[MajorityRun(runs, runs_used)]->correct;
-      bool any = false;
-      for (int i = 0; i < runs_used; ++i) any = any || runs[i]->correct;
-      oracle += any;
+    std::vector<bool> best(included.size()), majority(included.size()), oracle(included.size());
+    for (size_t p = 0; p < included.size(); ++p) {
+      const auto& runs = included[p];
+      best[p] = runs[BestRun(runs, runs_used, FinalHalt)]->correct;
+      if (all_predict) majority[p] = runs[MajorityRun(runs, runs_used)]->correct;
+      for (int i = 0; i < runs_used; ++i) oracle[p] = oracle[p] || runs[i]->correct;
     }
-    row.first_run = first / n_puzzles;
-    row.best_of_h = best / n_puzzles;
-    row.majority = all_predict ? majority / n_puzzles : kAbsent;
-    row.oracle = oracle / n_puzzles;
+    row.first_run = share(first);
+    row.best_of_h = share(best);
+    row.best_of_h_vs_first = Paired(best, first);
+    if (all_predict) {
+      row.majority = share(majority);
+      row.majority_vs_first = Paired(majority, first);
+    }
+    row.oracle = share(oracle);
     out.rows.push_back(row);
   }
 
@@ -595,23 +901,74 @@ Restarts ComputeRestarts(const std::vector<const ExampleRecord*>& valid, const A
   for (int candidates = 1; candidates <= max_runs; ++candidates) {
     PruneRow row;
     row.candidates = candidates;
+    // SPEC §5: C candidates run to w, the best continued: C·w + T − w segments.
     row.segments = static_cast<double>(candidates) * w + static_cast<double>(t - w);
-    double correct = 0;
-    for (const auto& runs : included) {
-      correct += runs[BestRun(runs, candidates, [w](const ExampleRecord& r) {
-                   return r.segments[w - 1].halt_confidence;
-                 })]->correct;
+    std::vector<bool> kept(included.size());
+    for (size_t p = 0; p < included.size(); ++p) {
+      const auto& runs = included[p];
+      kept[p] = runs[BestRun(runs, candidates, [w](const ExampleRecord& r) {
+                  return r.segments[w - 1].halt_confidence;
+                })]->correct;
     }
-    row.accuracy = correct / n_puzzles;
-    row.full_runs_same_budget =
-        std::clamp(static_cast<int>(std::floor(row.segments / static_cast<double>(t))), 1, max_runs);
-    row.best_of_h_same_budget = out.rows[row.full_runs_same_budget - 1].best_of_h;
+    row.accuracy = share(kept);
+    row.vs_first = Paired(kept, first);
+    // Best-of-R at exactly the same segments: R = segments / T, interpolated
+    // between ⌊R⌋ and ⌈R⌉ (analysis.h PruneRow). C ≤ R_max and w < T keep
+    // R ≤ R_max, so no extrapolation is needed.
+    row.full_runs_same_budget = row.segments / static_cast<double>(t);
+    const int below = static_cast<int>(std::floor(row.full_runs_same_budget));
+    const double fraction = row.full_runs_same_budget - below;
+    const double low = out.rows[below - 1].best_of_h.share;
+    row.best_of_h_same_budget =
+        fraction == 0 ? low : (1 - fraction) * low + fraction * out.rows[below].best_of_h.share;
     out.pruning.push_back(row);
   }
   return out;
 }
 
+// Fills every statistic's absent reason when the population rule fails
+// (SPEC §5: the statistic is absent with the reason).
+void MarkAllAbsent(const std::string& reason, Report* r) {
+  r->counts.accuracy = Proportion{};
+  r->settling = Settling{};
+  r->settling.absent_reason = r->settling.least_mobile_absent_reason = reason;
+  for (ScoreSummary& s : r->summaries) s.absent_reason = reason;
+  for (AucStat& a : r->aucs) a.absent_reason = reason;
+  for (MatchedAuc& m : r->matched) m.pooled.absent_reason = m.plain.absent_reason = reason;
+  for (AucStat* a : {&r->early.lambda_1, &r->early.d_w, &r->early.h_w}) a->absent_reason = reason;
+  r->halting.auc.absent_reason = r->halting.rule_absent_reason = reason;
+  r->restarts.absent_reason = reason;
+}
+
 }  // namespace
+
+Proportion Wilson(int64_t k, int64_t n) {
+  Proportion p;
+  p.k = k;
+  p.n = n;
+  if (n <= 0) return p;
+  const double nn = static_cast<double>(n), share = static_cast<double>(k) / nn, z2 = kZ95 * kZ95;
+  const double denominator = 1 + z2 / nn;
+  const double centre = (share + z2 / (2 * nn)) / denominator;
+  const double half = kZ95 * std::sqrt(share * (1 - share) / nn + z2 / (4 * nn * nn)) / denominator;
+  p.share = share;
+  // At k = 0 (k = n) the lower (upper) end is exactly 0 (1); rounding must not
+  // move it, or a paper value of 0% would read as outside the interval.
+  p.ci_low = k == 0 ? 0.0 : std::max(0.0, centre - half);
+  p.ci_high = k == n ? 1.0 : std::min(1.0, centre + half);
+  return p;
+}
+
+double McNemarExactP(int64_t b, int64_t c) {
+  const int64_t m = b + c;
+  if (m == 0) return 1.0;
+  const double log_total = std::lgamma(static_cast<double>(m) + 1) - static_cast<double>(m) * std::log(2.0);
+  double tail = 0;
+  for (int64_t i = 0; i <= std::min(b, c); ++i) {
+    tail += std::exp(log_total - std::lgamma(static_cast<double>(i) + 1) - std::lgamma(static_cast<double>(m - i) + 1));
+  }
+  return std::min(1.0, 2 * tail);
+}
 
 int SettlingSegment(const ExampleRecord& record, double tau) {
   int t = static_cast<int>(record.segments.size());
@@ -642,6 +999,10 @@ absl::StatusOr<Report> Analyze(const std::vector<ExampleRecord>& records, const 
       return absl::InvalidArgumentError(absl::StrCat("two valid records for example_index ", r.example_index,
                                                      " restart ", r.restart, "; analyse one job's records"));
     }
+    if (IsUnlabelled(r)) {  // not an outcome: counted apart, never a failure
+      ++counts.unlabelled;
+      continue;
+    }
     valid.push_back(&r);
     if (r.restart == 0) {
       population_records.push_back(&r);
@@ -658,6 +1019,16 @@ absl::StatusOr<Report> Analyze(const std::vector<ExampleRecord>& records, const 
   std::sort(valid.begin(), valid.end(), by_key);
   std::sort(population_records.begin(), population_records.end(), by_key);
   counts.population = static_cast<int64_t>(population_records.size());
+  for (const ExampleRecord* r : population_records) (r->correct ? counts.successes : counts.failures) += 1;
+
+  report.population = CheckPopulation(valid);
+  const bool one_population = report.population.absent_reason.empty();
+  // A mixed population still gets every section, computed on nothing and
+  // then marked absent with the population's reason.
+  if (!one_population) {
+    valid.clear();
+    population_records.clear();
+  }
 
   report.lyapunov = ChooseLyapunov(population_records, params);
   FillSeedSpread(population_records, &report.lyapunov);
@@ -671,29 +1042,40 @@ absl::StatusOr<Report> Analyze(const std::vector<ExampleRecord>& records, const 
     e.h_t = r->segments.back().halt_confidence;
     e.lambda_1 = UsesLyapunov(report.lyapunov, *r) ? r->lyapunov[0] : kAbsent;
     population.push_back(e);
-    (e.success ? counts.successes : counts.failures) += 1;
   }
-  counts.accuracy = Share(counts.successes, counts.population);
+  counts.accuracy = Wilson(counts.successes, counts.population);
 
   report.settling = ComputeSettling(population, params);
   if (population.empty()) report.settling.absent_reason = "no records in the population (restart 0, no error)";
 
+  const std::string& lambda_absent = report.lyapunov.absent_reason;
   report.summaries.push_back(Summarize("lambda_1", population, LambdaOf));
-  if (!report.lyapunov.absent_reason.empty()) report.summaries.back().absent_reason = report.lyapunov.absent_reason;
+  if (!lambda_absent.empty()) report.summaries.back().absent_reason = lambda_absent;
+  // Per-update exponents beside per-segment ones: λ / (H_cycles·(L_cycles + 1)).
+  const int updates = report.lyapunov.updates_per_segment;
+  report.summaries.push_back(Summarize("lambda_1_per_update", population, [updates](const Example& e) {
+    return updates > 0 ? e.lambda_1 / updates : kAbsent;
+  }));
+  if (!lambda_absent.empty()) {
+    report.summaries.back().absent_reason = lambda_absent;
+  } else if (updates == 0) {
+    report.summaries.back().absent_reason = "updates_per_segment unknown (0) or not the same in every record";
+  }
   report.summaries.push_back(Summarize("d_T", population, DisplacementOf));
   report.summaries.push_back(Summarize("h_T", population, HaltOf));
 
-  report.aucs.push_back(OutcomeAuc("lambda_1", "failure", population, params, LambdaOf));
-  if (!report.lyapunov.absent_reason.empty()) report.aucs.back().absent_reason = report.lyapunov.absent_reason;
-  report.aucs.push_back(OutcomeAuc("d_T", "failure", population, params, DisplacementOf));
-  report.aucs.push_back(OutcomeAuc("h_T", "failure", population, params, HaltOf));
+  // SPEC §5 pre-specified directions: higher λ_1, higher d_T -> failure; higher h_T -> success.
+  report.aucs.push_back(OutcomeAuc("lambda_1", PositiveClassOf("lambda_1"), population, params, LambdaOf));
+  if (!lambda_absent.empty()) report.aucs.back().absent_reason = lambda_absent;
+  report.aucs.push_back(OutcomeAuc("d_T", PositiveClassOf("d_T"), population, params, DisplacementOf));
+  report.aucs.push_back(OutcomeAuc("h_T", PositiveClassOf("h_T"), population, params, HaltOf));
 
-  report.matched = DisplacementMatched(population, report.settling, report.lyapunov, params);
-  for (MatchedAuc& m : GivensMatched(population, report.lyapunov, params)) report.matched.push_back(std::move(m));
-
+  report.matched = ComputeMatched(population, report.lyapunov, params);
   report.early = ComputeEarlyWindow(population, report.lyapunov, params);
-  report.halting = ComputeHalting(population, params);
+  report.halting = ComputeHalting(population, report.population.model_family, report.settling.tau, params);
   report.restarts = ComputeRestarts(valid, params);
+  if (!one_population) MarkAllAbsent(report.population.absent_reason, &report);
+  report.claims = Claims(report);
   return report;
 }
 

@@ -60,13 +60,6 @@ class SortedBins {
   std::vector<size_t> order_;
 };
 
-// Uniform index in [0, n) from one 64-bit draw (Lemire's multiply-shift):
-// unlike std::uniform_int_distribution it is specified, so the bootstrap is
-// reproducible across standard libraries.
-size_t DrawIndex(std::mt19937_64& rng, size_t n) {
-  return static_cast<size_t>((static_cast<unsigned __int128>(rng()) * n) >> 64);
-}
-
 }  // namespace
 
 std::vector<PairTally> TallyPairsWithinBins(const std::vector<Scored>& samples, int num_bins) {
@@ -107,16 +100,24 @@ Interval BootstrapAucInterval(const std::vector<Scored>& samples, int num_bins, 
   for (int r = 0; r < replicates; ++r) {
     std::fill(weights.begin(), weights.end(), 0.0);
     for (const std::vector<size_t>& cell : cells) {
-      for (size_t k = 0; k < cell.size(); ++k) weights[cell[DrawIndex(rng, cell.size())]] += 1.0;
+      for (size_t k = 0; k < cell.size(); ++k) weights[cell[UniformIndex(rng, cell.size())]] += 1.0;
     }
     aucs.push_back(PooledAuc(sorted.Tally(&weights)));
   }
   return {Quantile(aucs, (1.0 - level) / 2.0), Quantile(aucs, (1.0 + level) / 2.0)};
 }
 
+size_t UniformIndex(std::mt19937_64& rng, size_t n) {
+  return static_cast<size_t>((static_cast<unsigned __int128>(rng()) * n) >> 64);
+}
+
 double Quantile(std::vector<double> values, double q) {
-  if (values.empty()) return kNaN;
   std::sort(values.begin(), values.end());
+  return SortedQuantile(values, q);
+}
+
+double SortedQuantile(const std::vector<double>& values, double q) {
+  if (values.empty()) return kNaN;
   const double position = q * static_cast<double>(values.size() - 1);
   const size_t below = static_cast<size_t>(std::floor(position));
   const size_t above = std::min(below + 1, values.size() - 1);

@@ -4,7 +4,9 @@
 #ifndef RRM_CORE_ANALYSIS_AUC_H_
 #define RRM_CORE_ANALYSIS_AUC_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <random>
 #include <vector>
 
 namespace rrm::analysis {
@@ -56,10 +58,18 @@ struct Interval {
 Interval BootstrapAucInterval(const std::vector<Scored>& samples, int num_bins, int replicates,
                               uint64_t seed, double level = 0.95);
 
+// Uniform index in [0, n) from one 64-bit draw (Lemire's multiply-shift):
+// unlike std::uniform_int_distribution it is specified, so every bootstrap is
+// reproducible across standard libraries.
+size_t UniformIndex(std::mt19937_64& rng, size_t n);
+
 // Quantile q ∈ [0, 1] of `values` by linear interpolation between order
 // statistics (numpy's default "linear" method, Hyndman–Fan type 7). NaN for no
 // values. `values` must not contain NaN; it is taken by value and sorted.
 double Quantile(std::vector<double> values, double q);
+
+// The same on values already sorted ascending (no copy).
+double SortedQuantile(const std::vector<double>& sorted, double q);
 
 }  // namespace rrm::analysis
 

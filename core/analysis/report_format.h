@@ -10,19 +10,22 @@
 
 namespace rrm::analysis {
 
-// One JSON object, no trailing newline. Every struct member appears under its
-// C++ name (snake_case), in declaration order, always (absent values too).
-// Doubles that are NaN (absent) or infinite are written as the strings "NaN",
-// "Infinity", "-Infinity" (the proto3 JSON convention records use); uint64
-// `seed` is a string; unset optionals are null. The names are stable: a
-// client may rely on them.
+// One JSON object, no trailing newline, opening with "claims" (SPEC §6).
+// Every struct member appears under its C++ name (snake_case), in declaration
+// order, always (absent values too). Doubles that are NaN (absent) or
+// infinite are written as the strings "NaN", "Infinity", "-Infinity" (the
+// proto3 JSON convention records use), except in "claims", where an absent
+// number is null; uint64 `seed` is a string; unset optionals are null. The
+// names are stable: a client may rely on them.
 std::string ReportToJson(const Report& report);
 
-// A plain-text report a researcher can paste: counts, the decomposition 2×2
-// table with counts and shares, medians and quartiles, AUC lines with CI and
-// direction, matched AUCs with their per-bin rows, early window, halting, and
-// the restart and pruning tables. Absent numbers print as "n/a" with the
-// reason. Ends with a newline.
+// A plain-text report a researcher can paste, opening with the SPEC §6 claims
+// table: then counts and population, the decomposition 2×2 table with counts
+// and shares (Wilson intervals), medians and quartiles, AUC lines (auc_raw in
+// the stated direction with its CI, the folded value beside it), matched and
+// plain AUCs with their per-bin rows, early window, halting, and the restart
+// and pruning tables with their paired comparisons. Absent numbers print as
+// "n/a" with the reason. Ends with a newline.
 std::string FormatReportTable(const Report& report);
 
 }  // namespace rrm::analysis

@@ -87,16 +87,16 @@ TEST(Analyze, DecompositionWithGivenTau) {
   EXPECT_EQ(s.success_unsettled, 1);  // S4 0.9
   EXPECT_EQ(s.failure_settled, 1);    // F1 0.4
   EXPECT_EQ(s.failure_unsettled, 2);  // F2, F3
-  EXPECT_DOUBLE_EQ(s.share_success_settled, 3.0 / 7);
-  EXPECT_DOUBLE_EQ(s.share_success_unsettled, 1.0 / 7);
-  EXPECT_DOUBLE_EQ(s.share_failure_settled, 1.0 / 7);
-  EXPECT_DOUBLE_EQ(s.share_failure_unsettled, 2.0 / 7);
-  EXPECT_DOUBLE_EQ(s.settled_share_of_successes, 0.75);
-  EXPECT_DOUBLE_EQ(s.settled_share_of_failures, 1.0 / 3);
+  EXPECT_DOUBLE_EQ(s.share_success_settled.share, 3.0 / 7);
+  EXPECT_DOUBLE_EQ(s.share_success_unsettled.share, 1.0 / 7);
+  EXPECT_DOUBLE_EQ(s.share_failure_settled.share, 1.0 / 7);
+  EXPECT_DOUBLE_EQ(s.share_failure_unsettled.share, 2.0 / 7);
+  EXPECT_DOUBLE_EQ(s.settled_share_of_successes.share, 0.75);
+  EXPECT_DOUBLE_EQ(s.settled_share_of_failures.share, 1.0 / 3);
   // Least mobile failure F1 (0.4); successes below it: S1, S2, S3.
   EXPECT_EQ(s.least_mobile_failure_d_t, 0.4);
-  EXPECT_EQ(s.successes_below_least_mobile_failure, 3);
-  EXPECT_DOUBLE_EQ(s.share_successes_below_least_mobile_failure, 0.75);
+  EXPECT_EQ(s.successes_below_least_mobile_failure.k, 3);
+  EXPECT_DOUBLE_EQ(s.successes_below_least_mobile_failure.share, 0.75);
   // Settling segments: S1 4 (d_3 = 0.6 > τ), S2 1, S3 2; F1 3.
   EXPECT_EQ(s.settling_segment_success.n, 3);
   EXPECT_DOUBLE_EQ(s.settling_segment_success.median, 2);
@@ -109,7 +109,7 @@ TEST(Analyze, DecompositionWithGivenTau) {
   EXPECT_EQ(c.population, 7);
   EXPECT_EQ(c.successes, 4);
   EXPECT_EQ(c.failures, 3);
-  EXPECT_DOUBLE_EQ(c.accuracy, 4.0 / 7);
+  EXPECT_DOUBLE_EQ(c.accuracy.share, 4.0 / 7);
 }
 
 TEST(Analyze, DefaultTauIsThe95thPercentileOfSuccessDisplacement) {
@@ -144,32 +144,31 @@ TEST(Analyze, AucsWithDirectionAgainstOutcome) {
   // d_T: failures {0.4, 1, 2} vs successes {0.1, 0.2, 0.3, 0.9}: 3 + 4 + 4 of 12.
   const AucStat& d = FindAuc(report->aucs, "d_T");
   EXPECT_DOUBLE_EQ(d.auc_raw, 11.0 / 12);
-  EXPECT_DOUBLE_EQ(d.auc, 11.0 / 12);
+  EXPECT_DOUBLE_EQ(d.auc_folded, 11.0 / 12);
   EXPECT_EQ(d.direction, "higher d_T -> failure");
   EXPECT_EQ(d.n_positive, 3);
   EXPECT_EQ(d.n_negative, 4);
-  EXPECT_LE(d.ci_low, d.auc);
-  EXPECT_GE(d.ci_high, d.auc);
+  EXPECT_LE(d.ci_low, d.auc_raw);
+  EXPECT_GE(d.ci_high, d.auc_raw);
   // λ_1: failures {0.02, 0.1, 0.2} vs successes {0.01, 0.02, 0.02, 0.05}: (1 + 2·½) + 4 + 4 = 10 of 12.
   const AucStat& l = FindAuc(report->aucs, "lambda_1");
-  EXPECT_DOUBLE_EQ(l.auc, 10.0 / 12);
+  EXPECT_DOUBLE_EQ(l.auc_raw, 10.0 / 12);
   EXPECT_EQ(l.direction, "higher lambda_1 -> failure");
-  // h_T: failures {0.7, 0.2, 0.6} vs successes {0.9, 0.8, 0.7, 0.6}: 1.5 + 0 + 0.5 = 2 of 12,
-  // so the stated direction flips and the AUC is 10/12.
+  // h_T, positive class success (SPEC §5): successes {0.9, 0.8, 0.7, 0.6} vs
+  // failures {0.7, 0.2, 0.6}: 3 + 2.5 + 2 + 2.5 = 10 of 12.
   const AucStat& h = FindAuc(report->aucs, "h_T");
-  EXPECT_DOUBLE_EQ(h.auc_raw, 2.0 / 12);
-  EXPECT_DOUBLE_EQ(h.auc, 10.0 / 12);
-  EXPECT_FALSE(h.higher_predicts_positive);
+  EXPECT_EQ(h.positive_class, "success");
+  EXPECT_DOUBLE_EQ(h.auc_raw, 10.0 / 12);
   EXPECT_EQ(h.direction, "higher h_T -> success");
-  EXPECT_LE(h.ci_low, h.auc);
-  EXPECT_GE(h.ci_high, h.auc);
+  EXPECT_LE(h.ci_low, h.auc_raw);
+  EXPECT_GE(h.ci_high, h.auc_raw);
 }
 
 TEST(Analyze, MediansAndQuartilesByOutcome) {
   const absl::StatusOr<Report> report = Analyze(DatasetA(), ParamsA());
   ASSERT_TRUE(report.ok()) << report.status();
-  ASSERT_EQ(report->summaries.size(), 3u);
-  const ScoreSummary& d = report->summaries[1];
+  ASSERT_EQ(report->summaries.size(), 4u);  // lambda_1, lambda_1_per_update, d_T, h_T
+  const ScoreSummary& d = report->summaries[2];
   EXPECT_EQ(d.score, "d_T");
   EXPECT_DOUBLE_EQ(d.success.median, 0.25);
   EXPECT_DOUBLE_EQ(d.success.q1, 0.175);
@@ -191,16 +190,17 @@ TEST(Analyze, EarlyWindowAmongExamplesNotYetCorrect) {
   EXPECT_EQ(e.n_eventual_success, 3);
   // h_2: successes {0.5, 0.4, 0.3} vs failures {0.35, 0.1, 0.2}: 3 + 3 + 2 of 9.
   EXPECT_EQ(e.h_w.score, "h_2");
-  EXPECT_DOUBLE_EQ(e.h_w.auc, 8.0 / 9);
+  EXPECT_DOUBLE_EQ(e.h_w.auc_raw, 8.0 / 9);
   EXPECT_EQ(e.h_w.direction, "higher h_2 -> success");
-  // d_2: successes {0.1, 0.2, 1.0} vs failures {1, 2, 3}: one tie -> raw ½/9, reversed.
+  // d_2: successes {0.1, 0.2, 1.0} vs failures {1, 2, 3}: one tie -> ½/9, in
+  // the stated direction (positive class eventual success), far below ½.
   EXPECT_DOUBLE_EQ(e.d_w.auc_raw, 0.5 / 9);
-  EXPECT_DOUBLE_EQ(e.d_w.auc, 1 - 0.5 / 9);
-  EXPECT_EQ(e.d_w.direction, "higher d_2 -> failure");
+  EXPECT_DOUBLE_EQ(e.d_w.auc_folded, 1 - 0.5 / 9);
+  EXPECT_EQ(e.d_w.direction, "higher d_2 -> success");
   // λ_1[1..2]: successes {0.2, 0.1, 0.0} vs failures {0.1, 0.3, 0.0}: 2 + 1.5 + 0.5 = 4 of 9.
   EXPECT_EQ(e.lambda_1.score, "lambda_1[1..2]");
   EXPECT_DOUBLE_EQ(e.lambda_1.auc_raw, 4.0 / 9);
-  EXPECT_EQ(e.lambda_1.direction, "higher lambda_1[1..2] -> failure");
+  EXPECT_EQ(e.lambda_1.direction, "higher lambda_1[1..2] -> success");
 }
 
 TEST(Analyze, HaltingAucAndConfidentFailures) {
@@ -210,9 +210,9 @@ TEST(Analyze, HaltingAucAndConfidentFailures) {
   EXPECT_EQ(h.auc.positive_class, "success");
   EXPECT_DOUBLE_EQ(h.auc.auc_raw, 10.0 / 12);
   EXPECT_EQ(h.auc.direction, "higher h_T -> success");
-  EXPECT_EQ(h.failures, 3);
-  EXPECT_EQ(h.failures_confident, 2);  // 0.7 and 0.6
-  EXPECT_DOUBLE_EQ(h.share_failures_confident, 2.0 / 3);
+  EXPECT_EQ(h.failures_confident.n, 3);
+  EXPECT_EQ(h.failures_confident.k, 2);  // 0.7 and 0.6
+  EXPECT_DOUBLE_EQ(h.failures_confident.share, 2.0 / 3);
 }
 
 // Unsettled population in two d_T bins (edges 1, 4.5, 8); the settled
@@ -253,12 +253,12 @@ TEST(Analyze, PairsWithinDisplacementBinsAmongUnsettled) {
   EXPECT_DOUBLE_EQ(m.bins[0].high, 4.5);
   EXPECT_DOUBLE_EQ(m.bins[1].high, 8);
   EXPECT_DOUBLE_EQ(m.bins[0].pairs, 4);
-  EXPECT_DOUBLE_EQ(m.bins[0].auc, 0.875);
-  EXPECT_DOUBLE_EQ(m.bins[1].auc, 0.25);
+  EXPECT_DOUBLE_EQ(m.bins[0].auc_raw, 0.875);
+  EXPECT_DOUBLE_EQ(m.bins[1].auc_raw, 0.25);
   EXPECT_EQ(m.bins[1].n_positive, 2);
   EXPECT_EQ(m.bins[1].n_negative, 2);
-  EXPECT_LE(m.pooled.ci_low, m.pooled.auc);
-  EXPECT_GE(m.pooled.ci_high, m.pooled.auc);
+  EXPECT_LE(m.pooled.ci_low, m.pooled.auc_raw);
+  EXPECT_GE(m.pooled.ci_high, m.pooled.auc_raw);
 }
 
 TEST(Analyze, PairsWithinGivensBins) {
@@ -291,10 +291,10 @@ TEST(Analyze, PairsWithinGivensBins) {
   EXPECT_EQ(m.pooled.n_missing, 1);
   ASSERT_EQ(m.bins.size(), 3u);
   EXPECT_EQ(m.bins[0].label, "givens 20");
-  EXPECT_DOUBLE_EQ(m.bins[0].auc, 1.0);
+  EXPECT_DOUBLE_EQ(m.bins[0].auc_raw, 1.0);
   EXPECT_EQ(m.bins[1].label, "givens 25");
-  EXPECT_TRUE(std::isnan(m.bins[1].auc));
-  EXPECT_DOUBLE_EQ(m.bins[2].auc, 0.25);
+  EXPECT_TRUE(std::isnan(m.bins[1].auc_raw));
+  EXPECT_DOUBLE_EQ(m.bins[2].auc_raw, 0.25);
   EXPECT_TRUE(std::isnan(m.pooled.ci_low));  // bootstrap = 0
 }
 
@@ -353,36 +353,36 @@ TEST(Analyze, RestartStrategiesVersusRunsAndSegments) {
   const double third = 1.0 / 3;
   // R = 1: everything is run 0 (puzzle 1 right).
   EXPECT_DOUBLE_EQ(r.rows[0].segments, 4);
-  EXPECT_DOUBLE_EQ(r.rows[0].first_run, third);
-  EXPECT_DOUBLE_EQ(r.rows[0].best_of_h, third);
-  EXPECT_DOUBLE_EQ(r.rows[0].majority, third);
-  EXPECT_DOUBLE_EQ(r.rows[0].oracle, third);
+  EXPECT_DOUBLE_EQ(r.rows[0].first_run.share, third);
+  EXPECT_DOUBLE_EQ(r.rows[0].best_of_h.share, third);
+  EXPECT_DOUBLE_EQ(r.rows[0].majority.share, third);
+  EXPECT_DOUBLE_EQ(r.rows[0].oracle.share, third);
   // R = 2: best h_T picks run 1 in puzzles 0 (right) and 1 (wrong); majority ties
   // 1–1 and goes by h_T, the same choice; the oracle has puzzles 0 and 1.
   EXPECT_DOUBLE_EQ(r.rows[1].segments, 8);
-  EXPECT_DOUBLE_EQ(r.rows[1].first_run, third);
-  EXPECT_DOUBLE_EQ(r.rows[1].best_of_h, third);
-  EXPECT_DOUBLE_EQ(r.rows[1].majority, third);
-  EXPECT_DOUBLE_EQ(r.rows[1].oracle, 2 * third);
+  EXPECT_DOUBLE_EQ(r.rows[1].first_run.share, third);
+  EXPECT_DOUBLE_EQ(r.rows[1].best_of_h.share, third);
+  EXPECT_DOUBLE_EQ(r.rows[1].majority.share, third);
+  EXPECT_DOUBLE_EQ(r.rows[1].oracle.share, 2 * third);
   // R = 3: majority "A" (puzzle 0) and "D" (puzzle 1) are both wrong.
   EXPECT_DOUBLE_EQ(r.rows[2].segments, 12);
-  EXPECT_DOUBLE_EQ(r.rows[2].best_of_h, third);
-  EXPECT_DOUBLE_EQ(r.rows[2].majority, 0.0);
-  EXPECT_DOUBLE_EQ(r.rows[2].oracle, 2 * third);
+  EXPECT_DOUBLE_EQ(r.rows[2].best_of_h.share, third);
+  EXPECT_DOUBLE_EQ(r.rows[2].majority.share, 0.0);
+  EXPECT_DOUBLE_EQ(r.rows[2].oracle.share, 2 * third);
   // Pruning at w = 2: C candidates cost 2C + 2 segments.
   ASSERT_EQ(r.pruning.size(), 3u);
   EXPECT_DOUBLE_EQ(r.pruning[0].segments, 4);
-  EXPECT_DOUBLE_EQ(r.pruning[0].accuracy, third);
-  EXPECT_EQ(r.pruning[0].full_runs_same_budget, 1);
+  EXPECT_DOUBLE_EQ(r.pruning[0].accuracy.share, third);
+  EXPECT_DOUBLE_EQ(r.pruning[0].full_runs_same_budget, 1);
   // C = 2: puzzle 0 keeps run 1 (right), puzzle 1 run 0 (right), puzzle 2 ties -> run 0.
   EXPECT_DOUBLE_EQ(r.pruning[1].segments, 6);
-  EXPECT_DOUBLE_EQ(r.pruning[1].accuracy, 2 * third);
-  EXPECT_EQ(r.pruning[1].full_runs_same_budget, 1);
+  EXPECT_DOUBLE_EQ(r.pruning[1].accuracy.share, 2 * third);
+  EXPECT_DOUBLE_EQ(r.pruning[1].full_runs_same_budget, 1.5);
   EXPECT_DOUBLE_EQ(r.pruning[1].best_of_h_same_budget, third);
   // C = 3: puzzle 1 now keeps run 2 (wrong).
   EXPECT_DOUBLE_EQ(r.pruning[2].segments, 8);
-  EXPECT_DOUBLE_EQ(r.pruning[2].accuracy, third);
-  EXPECT_EQ(r.pruning[2].full_runs_same_budget, 2);
+  EXPECT_DOUBLE_EQ(r.pruning[2].accuracy.share, third);
+  EXPECT_DOUBLE_EQ(r.pruning[2].full_runs_same_budget, 2);
 }
 
 TEST(Analyze, RestartCountCanBeCapped) {
@@ -406,24 +406,24 @@ TEST(Analyze, MajorityAbsentWithoutPredictions) {
   const absl::StatusOr<Report> report = Analyze(records, p);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_FALSE(report->restarts.majority_absent_reason.empty());
-  EXPECT_TRUE(std::isnan(report->restarts.rows[1].majority));
-  EXPECT_FALSE(std::isnan(report->restarts.rows[1].oracle));
+  EXPECT_TRUE(std::isnan(report->restarts.rows[1].majority.share));
+  EXPECT_FALSE(std::isnan(report->restarts.rows[1].oracle.share));
 }
 
 TEST(Analyze, ZeroRecordsGiveAbsentNumbersWithReasons) {
   const absl::StatusOr<Report> report = Analyze({}, AnalysisParameters{});
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->counts.records, 0);
-  EXPECT_TRUE(std::isnan(report->counts.accuracy));
+  EXPECT_TRUE(std::isnan(report->counts.accuracy.share));
   EXPECT_TRUE(std::isnan(report->settling.tau));
   EXPECT_FALSE(report->settling.absent_reason.empty());
   for (const AucStat& a : report->aucs) {
-    EXPECT_TRUE(std::isnan(a.auc)) << a.score;
+    EXPECT_TRUE(std::isnan(a.auc_raw)) << a.score;
     EXPECT_FALSE(a.absent_reason.empty()) << a.score;
   }
   for (const MatchedAuc& m : report->matched) EXPECT_FALSE(m.pooled.absent_reason.empty()) << m.binning;
   EXPECT_FALSE(report->early.h_w.absent_reason.empty());
-  EXPECT_TRUE(std::isnan(report->halting.share_failures_confident));
+  EXPECT_TRUE(std::isnan(report->halting.failures_confident.share));
   EXPECT_FALSE(report->restarts.absent_reason.empty());
   EXPECT_FALSE(report->lyapunov.absent_reason.empty());
 }
@@ -435,12 +435,12 @@ TEST(Analyze, SingleClassGivesAbsentAucsButDefaultTau) {
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_FALSE(std::isnan(report->settling.tau));
   EXPECT_EQ(report->settling.failure_settled + report->settling.failure_unsettled, 0);
-  EXPECT_TRUE(std::isnan(report->settling.settled_share_of_failures));
+  EXPECT_TRUE(std::isnan(report->settling.settled_share_of_failures.share));
   EXPECT_THAT(report->settling.least_mobile_absent_reason, HasSubstr("no failures"));
   const AucStat& d = FindAuc(report->aucs, "d_T");
-  EXPECT_TRUE(std::isnan(d.auc));
+  EXPECT_TRUE(std::isnan(d.auc_raw));
   EXPECT_THAT(d.absent_reason, HasSubstr("one class only"));
-  EXPECT_TRUE(std::isnan(report->halting.share_failures_confident));
+  EXPECT_TRUE(std::isnan(report->halting.failures_confident.share));
 
   records = DatasetA();
   records.erase(records.begin(), records.begin() + 4);  // failures only: no default τ
@@ -462,9 +462,9 @@ TEST(Analyze, NaNValuesAreExcludedAndCounted) {
   const AucStat& d = FindAuc(report->aucs, "d_T");
   EXPECT_EQ(d.n_missing, 1);
   // Failures {0.4, 1, 2} vs successes {0.2, 0.3, 0.9}: 2 + 3 + 3 of 9.
-  EXPECT_DOUBLE_EQ(d.auc, 8.0 / 9);
+  EXPECT_DOUBLE_EQ(d.auc_raw, 8.0 / 9);
   EXPECT_EQ(FindAuc(report->aucs, "lambda_1").n_missing, 1);
-  EXPECT_EQ(report->halting.failures, 2);
+  EXPECT_EQ(report->halting.failures_confident.n, 2);
   EXPECT_EQ(report->halting.auc.n_missing, 1);
 }
 
@@ -481,14 +481,14 @@ TEST(Analyze, NoLyapunovDataLeavesLambdaStatisticsAbsentNotZero) {
   EXPECT_THAT(report->lyapunov.absent_reason, HasSubstr("k = 0"));
   EXPECT_EQ(report->lyapunov.k, 0);
   const AucStat& l = FindAuc(report->aucs, "lambda_1");
-  EXPECT_TRUE(std::isnan(l.auc));
+  EXPECT_TRUE(std::isnan(l.auc_raw));
   EXPECT_THAT(l.absent_reason, HasSubstr("k = 0"));
   EXPECT_TRUE(std::isnan(report->summaries[0].success.median));
   EXPECT_FALSE(report->summaries[0].absent_reason.empty());
-  EXPECT_TRUE(std::isnan(report->early.lambda_1.auc));
+  EXPECT_TRUE(std::isnan(report->early.lambda_1.auc_raw));
   EXPECT_TRUE(std::isnan(report->lyapunov.lambda_1_seed_sd_mean));
   // The other statistics are unaffected.
-  EXPECT_DOUBLE_EQ(FindAuc(report->aucs, "d_T").auc, 11.0 / 12);
+  EXPECT_DOUBLE_EQ(FindAuc(report->aucs, "d_T").auc_raw, 11.0 / 12);
 }
 
 TEST(Analyze, NoGivensLeavesDifficultyControlAbsent) {
@@ -602,6 +602,348 @@ TEST(Analyze, RecordOrderDoesNotChangeTheReport) {
   const absl::StatusOr<Report> b = Analyze(shuffled, p);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(ReportToJson(*a), ReportToJson(*b));
+}
+
+
+// ---- SPEC §5 directions, intervals, populations (issue #13)
+
+TEST(Analyze, AucIsReportedInItsStatedDirectionEvenBelowHalf) {
+  // λ_1 negated: now failures mostly have the lower λ. Concordant pairs 1,
+  // ties 2 (of 12): auc_raw = (1 + 1) / 12 for "higher lambda_1 -> failure".
+  std::vector<measure::ExampleRecord> records = DatasetA();
+  for (measure::ExampleRecord& r : records) r.lyapunov[0] = -r.lyapunov[0];
+  const absl::StatusOr<Report> report = Analyze(records, ParamsA());
+  ASSERT_TRUE(report.ok()) << report.status();
+  const AucStat& l = FindAuc(report->aucs, "lambda_1");
+  EXPECT_EQ(l.positive_class, "failure");
+  EXPECT_EQ(l.direction, "higher lambda_1 -> failure");
+  EXPECT_DOUBLE_EQ(l.auc_raw, 2.0 / 12);
+  EXPECT_DOUBLE_EQ(l.auc_folded, 10.0 / 12);
+  // The CI is of auc_raw: it brackets 1/6, not 5/6.
+  EXPECT_LE(l.ci_low, l.auc_raw);
+  EXPECT_GE(l.ci_high, l.auc_raw);
+  EXPECT_LT(l.ci_low, 0.5);
+  // The table shows auc_raw first, the folded value only beside it.
+  EXPECT_THAT(FormatReportTable(*report), HasSubstr("auc_raw 0.1667"));
+}
+
+TEST(Analyze, SharesCarryWilsonIntervals) {
+  // Wilson 95%, z = 1.959964, hand-computed: 4 of 7 -> [0.250458, 0.841780];
+  // 1 of 3 -> [0.061492, 0.792340]; 2 of 3 -> [0.207660, 0.938508];
+  // 3 of 4 -> [0.300642, 0.954413]; 0 of 10 -> [0, 0.277533].
+  const absl::StatusOr<Report> report = Analyze(DatasetA(), ParamsA());
+  ASSERT_TRUE(report.ok()) << report.status();
+  const Proportion& accuracy = report->counts.accuracy;
+  EXPECT_EQ(accuracy.k, 4);
+  EXPECT_EQ(accuracy.n, 7);
+  EXPECT_NEAR(accuracy.ci_low, 0.2504583645, 1e-9);
+  EXPECT_NEAR(accuracy.ci_high, 0.8417801447, 1e-9);
+  const Proportion& settled = report->settling.settled_share_of_failures;
+  EXPECT_NEAR(settled.ci_low, 0.0614919447, 1e-9);
+  EXPECT_NEAR(settled.ci_high, 0.7923403992, 1e-9);
+  const Proportion& confident = report->halting.failures_confident;
+  EXPECT_NEAR(confident.ci_low, 0.2076596008, 1e-9);
+  EXPECT_NEAR(confident.ci_high, 0.9385080553, 1e-9);
+  const Proportion& least = report->settling.successes_below_least_mobile_failure;
+  EXPECT_NEAR(least.ci_low, 0.3006418426, 1e-9);
+  EXPECT_NEAR(least.ci_high, 0.9544127392, 1e-9);
+  const Proportion none = Wilson(0, 10);
+  EXPECT_EQ(none.ci_low, 0.0);
+  EXPECT_NEAR(none.ci_high, 0.2775327999, 1e-9);
+  // The ends at k = 0 and k = n are exact, so a paper value of 0% is inside.
+  EXPECT_EQ(Wilson(0, 14).ci_low, 0.0);
+  EXPECT_EQ(Wilson(14, 14).ci_high, 1.0);
+  EXPECT_TRUE(std::isnan(Wilson(0, 0).ci_low));
+}
+
+// Unsettled records in two d_T bins (edges 1, 4.5, 8), failures above
+// successes within each bin, but bin 2's successes above bin 1's failures.
+std::vector<measure::ExampleRecord> TwoBinRecords() {
+  std::vector<measure::ExampleRecord> records;
+  int index = 0;
+  auto add = [&](bool ok, double d_t, double lambda) {
+    Trajectory t;
+    t.d = {1.0, d_t};
+    t.h = {0.5, 0.5};
+    records.push_back(MakeRecord(index++, ok, t, {lambda}));
+  };
+  add(true, 1, 0.1);
+  add(true, 2, 0.2);
+  add(false, 3, 0.3);
+  add(false, 4, 0.4);
+  add(true, 5, 0.5);
+  add(true, 6, 0.6);
+  add(false, 7, 0.7);
+  add(false, 8, 0.8);
+  return records;
+}
+
+TEST(Analyze, MatchedAucBootstrapReestimatesTheBins) {
+  AnalysisParameters p;
+  p.tau = 0.5;
+  p.displacement_bins = 2;
+  p.bootstrap = 200;
+  const absl::StatusOr<Report> report = Analyze(TwoBinRecords(), p);
+  ASSERT_TRUE(report.ok()) << report.status();
+  const MatchedAuc& m = FindMatched(*report, "d_T", "lambda_1");
+  // Point estimate: every within-bin pair concordant.
+  EXPECT_DOUBLE_EQ(m.pooled.auc_raw, 1.0);
+  ASSERT_EQ(m.bins.size(), 2u);
+  EXPECT_EQ(m.bins[0].n_positive, 2);
+  EXPECT_EQ(m.bins[0].n_negative, 2);
+  // Resampling within fixed bins would give [1, 1]; resampling puzzles and
+  // re-cutting the bins in each replicate moves the edges, so bin-2
+  // successes meet bin-1 failures in some replicates.
+  EXPECT_LT(m.pooled.ci_low, 1.0);
+  EXPECT_DOUBLE_EQ(m.pooled.ci_high, 1.0);
+  EXPECT_GT(m.pooled.ci_replicates, 0);
+  EXPECT_LE(m.pooled.ci_replicates, 200);
+  EXPECT_THAT(m.pooled.ci_method, HasSubstr("over puzzles"));
+  // Matched h_T keeps h_T's stated direction (higher h_T -> success).
+  EXPECT_EQ(FindMatched(*report, "d_T", "h_T").pooled.direction, "higher h_T -> success");
+  // The plain AUC of the same sample: failures {.3, .4, .7, .8} vs successes
+  // {.1, .2, .5, .6}: 2 + 2 + 4 + 4 = 12 of 16.
+  EXPECT_DOUBLE_EQ(m.plain.auc_raw, 0.75);
+  EXPECT_LE(m.plain.ci_low, 0.75);
+  EXPECT_GE(m.plain.ci_high, 0.75);
+}
+
+TEST(Analyze, GivensMatchedAucStandsBesideThePlainAucOfTheSameSample) {
+  std::vector<measure::ExampleRecord> records = TwoBinRecords();
+  for (size_t i = 0; i < records.size(); ++i) records[i].givens = i < 4 ? 20 : 30;
+  records.push_back(records[0]);  // no givens: outside the matched sample
+  records.back().example_index = 99;
+  records.back().givens = -1;
+  records.back().lyapunov[0] = 9.0;
+  AnalysisParameters p;
+  p.tau = 0.5;
+  p.bootstrap = 50;
+  const absl::StatusOr<Report> report = Analyze(records, p);
+  ASSERT_TRUE(report.ok()) << report.status();
+  const MatchedAuc& m = FindMatched(*report, "givens", "lambda_1");
+  EXPECT_DOUBLE_EQ(m.pooled.auc_raw, 1.0);
+  EXPECT_DOUBLE_EQ(m.plain.auc_raw, 0.75);
+  EXPECT_EQ(m.plain.n_missing, 1);
+  EXPECT_EQ(m.plain.n_positive + m.plain.n_negative, 8);
+}
+
+TEST(Analyze, MixedModelsLeaveStatisticsAbsent) {
+  std::vector<measure::ExampleRecord> records = DatasetA();
+  testing::SetModel(&records, "trm-a", "trm");
+  records[6].model = "trm-b";
+  absl::StatusOr<Report> report = Analyze(records, ParamsA());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->counts.population, 7);  // the counts remain
+  EXPECT_EQ(report->population.models, (std::vector<std::string>{"trm-a", "trm-b"}));
+  EXPECT_THAT(report->population.absent_reason, HasSubstr("mix models"));
+  EXPECT_TRUE(std::isnan(report->counts.accuracy.share));
+  EXPECT_TRUE(std::isnan(report->settling.tau));
+  EXPECT_THAT(report->settling.absent_reason, HasSubstr("mix models"));
+  for (const AucStat& a : report->aucs) {
+    EXPECT_TRUE(std::isnan(a.auc_raw)) << a.score;
+    EXPECT_THAT(a.absent_reason, HasSubstr("mix models")) << a.score;
+  }
+  for (const MatchedAuc& m : report->matched) EXPECT_THAT(m.pooled.absent_reason, HasSubstr("mix models"));
+  EXPECT_THAT(report->early.d_w.absent_reason, HasSubstr("mix models"));
+  EXPECT_THAT(report->halting.auc.absent_reason, HasSubstr("mix models"));
+  for (const Claim& c : report->claims) EXPECT_EQ(c.verdict, "not measurable") << c.id;
+
+  // One T per analysis as well.
+  records = DatasetA();
+  records[0].segments.push_back(records[0].segments.back());
+  report = Analyze(records, ParamsA());
+  ASSERT_TRUE(report.ok());
+  EXPECT_THAT(FindAuc(report->aucs, "d_T").absent_reason, HasSubstr("mix T"));
+
+  // Empty model names (older stores) are one model, "unknown".
+  report = Analyze(DatasetA(), ParamsA());
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->population.models, std::vector<std::string>{"unknown"});
+  EXPECT_TRUE(report->population.absent_reason.empty());
+  EXPECT_DOUBLE_EQ(FindAuc(report->aucs, "d_T").auc_raw, 11.0 / 12);
+}
+
+TEST(Analyze, MixedNumberOfExponentsLeavesLambdaAbsent) {
+  std::vector<measure::ExampleRecord> records = DatasetA();
+  records[6].lyapunov = {0.2};
+  const absl::StatusOr<Report> report = Analyze(records, ParamsA());
+  ASSERT_TRUE(report.ok());
+  EXPECT_THAT(FindAuc(report->aucs, "lambda_1").absent_reason, HasSubstr("mix the number of exponents"));
+  EXPECT_DOUBLE_EQ(FindAuc(report->aucs, "d_T").auc_raw, 11.0 / 12);
+}
+
+TEST(Analyze, UnlabelledRecordsAreCountedApartNotAsFailures) {
+  std::vector<measure::ExampleRecord> records = DatasetA();
+  records.push_back(testing::Unlabelled(records[0]));
+  records.back().example_index = 10;
+  records.push_back(testing::Unlabelled(records[5]));
+  records.back().example_index = 11;
+  records.push_back(testing::Unlabelled(records[5]));
+  records.back().example_index = 11;
+  records.back().restart = 1;
+  const absl::StatusOr<Report> report = Analyze(records, ParamsA());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->counts.unlabelled, 3);
+  EXPECT_EQ(report->counts.population, 7);
+  EXPECT_EQ(report->counts.failures, 3);
+  EXPECT_EQ(report->counts.restart_records, 0);
+  EXPECT_DOUBLE_EQ(report->counts.accuracy.share, 4.0 / 7);
+  EXPECT_EQ(FindAuc(report->aucs, "d_T").n_positive, 3);
+}
+
+TEST(Analyze, HaltingRuleIsTheFamilysOwn) {
+  // Final logits (q_halt, q_continue) of the failures F1..F3:
+  //   F1 (0.5, 1.0): TRM halts (q_halt > 0), HRM does not
+  //   F2 (-1, -2):   TRM does not, HRM halts (q_halt > q_continue)
+  //   F3 (0.5, 2.0): TRM halts, HRM does not
+  std::vector<measure::ExampleRecord> records = DatasetA();
+  testing::SetFinalLogits(&records[4], 0.5, 1.0);
+  testing::SetFinalLogits(&records[5], -1.0, -2.0);
+  testing::SetFinalLogits(&records[6], 0.5, 2.0);
+  testing::SetModel(&records, "m", "trm");
+  absl::StatusOr<Report> report = Analyze(records, ParamsA());
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->halting.rule, "q_halt > 0 (TRM)");
+  EXPECT_EQ(report->halting.failures_halted_by_rule.k, 2);
+  EXPECT_EQ(report->halting.failures_halted_by_rule.n, 3);
+  EXPECT_FALSE(std::isnan(report->halting.failures_halted_by_rule.ci_low));
+
+  testing::SetModel(&records, "m", "hrm");
+  report = Analyze(records, ParamsA());
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->halting.rule, "q_halt > q_continue (HRM)");
+  EXPECT_EQ(report->halting.failures_halted_by_rule.k, 1);
+
+  testing::SetModel(&records, "", "");
+  report = Analyze(records, ParamsA());
+  ASSERT_TRUE(report.ok());
+  EXPECT_THAT(report->halting.rule_absent_reason, HasSubstr("family unknown"));
+  EXPECT_EQ(report->halting.failures_halted_by_rule.n, 0);
+  EXPECT_THAT(FormatReportTable(*report), HasSubstr("model's own halting rule: n/a (model family unknown"));
+}
+
+TEST(Analyze, FailuresThatSettleConfidently) {
+  // τ = 0.5: F1 (d_T 0.4, h_T 0.7) is the only settled failure, and confident.
+  const absl::StatusOr<Report> report = Analyze(DatasetA(), ParamsA());
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->halting.failures_settled_confident.k, 1);
+  EXPECT_EQ(report->halting.failures_settled_confident.n, 3);
+}
+
+// RestartRecords with puzzle 2's run 1 correct and confident (h_T 0.9), so
+// best-of-2 by h_T beats best-of-1: 2/3 against 1/3.
+std::vector<measure::ExampleRecord> RestartRecordsWithBetterSecondRun() {
+  std::vector<measure::ExampleRecord> records = RestartRecords();
+  records[7].correct = true;
+  records[7].segments.back().correct = true;
+  records[7].segments.back().halt_confidence = 0.9;
+  return records;
+}
+
+TEST(Analyze, PruningComparedAtExactlyEqualCompute) {
+  AnalysisParameters p;
+  p.early_window = 2;
+  p.bootstrap = 0;
+  const absl::StatusOr<Report> report = Analyze(RestartRecordsWithBetterSecondRun(), p);
+  ASSERT_TRUE(report.ok()) << report.status();
+  const Restarts& r = report->restarts;
+  ASSERT_EQ(r.rows.size(), 3u);
+  EXPECT_DOUBLE_EQ(r.rows[0].best_of_h.share, 1.0 / 3);
+  EXPECT_DOUBLE_EQ(r.rows[1].best_of_h.share, 2.0 / 3);
+  ASSERT_EQ(r.pruning.size(), 3u);
+  // C = 2 candidates to w = 2, the best continued to T = 4: 2·2 + 4 − 2 = 6
+  // segments = 1.5 full runs; best-of-R there is halfway between R = 1 and 2.
+  EXPECT_DOUBLE_EQ(r.pruning[1].segments, 6);
+  EXPECT_DOUBLE_EQ(r.pruning[1].full_runs_same_budget, 1.5);
+  EXPECT_DOUBLE_EQ(r.pruning[1].best_of_h_same_budget, 0.5);
+  // C = 3: 8 segments = exactly 2 runs.
+  EXPECT_DOUBLE_EQ(r.pruning[2].full_runs_same_budget, 2);
+  EXPECT_DOUBLE_EQ(r.pruning[2].best_of_h_same_budget, 2.0 / 3);
+  // Paired against the first run: C = 2 keeps puzzle 0's run 1 (right, the
+  // first run is wrong) and puzzle 1's run 0: one discordant puzzle.
+  EXPECT_EQ(r.pruning[1].vs_first.only_strategy, 1);
+  EXPECT_EQ(r.pruning[1].vs_first.only_first, 0);
+  EXPECT_DOUBLE_EQ(r.pruning[1].vs_first.difference, 1.0 / 3);
+  EXPECT_DOUBLE_EQ(r.pruning[1].vs_first.p_value, 1.0);
+}
+
+TEST(Analyze, SelectionIsComparedWithTheFirstRunByExactMcNemar) {
+  // Hand-computed: b = 5, c = 0 -> 2·(1/32); b = 7, c = 1 -> 2·9/256.
+  EXPECT_DOUBLE_EQ(McNemarExactP(5, 0), 0.0625);
+  EXPECT_DOUBLE_EQ(McNemarExactP(0, 5), 0.0625);
+  EXPECT_NEAR(McNemarExactP(7, 1), 18.0 / 256, 1e-12);
+  EXPECT_DOUBLE_EQ(McNemarExactP(1, 1), 1.0);
+  EXPECT_DOUBLE_EQ(McNemarExactP(0, 0), 1.0);
+  AnalysisParameters p;
+  p.early_window = 2;
+  p.bootstrap = 0;
+  const absl::StatusOr<Report> report = Analyze(RestartRecordsWithBetterSecondRun(), p);
+  ASSERT_TRUE(report.ok());
+  // R = 2, best h_T: puzzles 0 and 2 right where the first run is wrong,
+  // puzzle 1 wrong where it is right: b = 2, c = 1 -> 2·(1 + 3)/8 = 1.
+  const PairedComparison& best = report->restarts.rows[1].best_of_h_vs_first;
+  EXPECT_EQ(best.n, 3);
+  EXPECT_EQ(best.only_strategy, 2);
+  EXPECT_EQ(best.only_first, 1);
+  EXPECT_DOUBLE_EQ(best.difference, 1.0 / 3);
+  EXPECT_DOUBLE_EQ(best.p_value, 1.0);
+  EXPECT_EQ(report->restarts.rows[2].majority_vs_first.n, 3);
+  EXPECT_FALSE(std::isnan(report->restarts.rows[1].best_of_h.ci_low));
+}
+
+TEST(Analyze, EarlyWindowUsesThePropagatorsOwnWindowExponent) {
+  // Window exponents for S2, S3, S4 (at risk, eventual successes) above
+  // those of F1..F3: AUC 1 for positive class success. The increments alone
+  // would give 4/9 (EarlyWindowAmongExamplesNotYetCorrect).
+  std::vector<measure::ExampleRecord> records = DatasetA();
+  const double window[] = {0.9, 0.3, 0.2, 0.1, 0.0, -0.1, -0.2};
+  for (size_t i = 0; i < records.size(); ++i) {
+    records[i].lyapunov_method = "propagator";
+    records[i].lyapunov_window = {window[i], -1.0};
+    records[i].lyapunov_window_segments = 2;
+  }
+  absl::StatusOr<Report> report = Analyze(records, ParamsA());
+  ASSERT_TRUE(report.ok());
+  EXPECT_DOUBLE_EQ(report->early.lambda_1.auc_raw, 1.0);
+  EXPECT_THAT(report->early.lambda_1_source, HasSubstr("propagator window exponent"));
+
+  // A window other than w is not this statistic.
+  for (measure::ExampleRecord& r : records) r.lyapunov_window_segments = 3;
+  report = Analyze(records, ParamsA());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(std::isnan(report->early.lambda_1.auc_raw));
+  EXPECT_THAT(report->early.lambda_1.absent_reason, HasSubstr("window is 3 segments"));
+
+  // QR: the mean of the increments, and the report says it depends on Q_0.
+  report = Analyze(DatasetA(), ParamsA());
+  ASSERT_TRUE(report.ok());
+  EXPECT_THAT(report->early.lambda_1_source, HasSubstr("depends on Q_0"));
+  EXPECT_THAT(FormatReportTable(*report), HasSubstr("depends on Q_0"));
+}
+
+TEST(Analyze, PerUpdateExponentsStandBesidePerSegmentOnes) {
+  std::vector<measure::ExampleRecord> records = DatasetA();
+  for (measure::ExampleRecord& r : records) r.updates_per_segment = 4;  // e.g. H 2 × (L 1 + 1)
+  absl::StatusOr<Report> report = Analyze(records, ParamsA());
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->lyapunov.updates_per_segment, 4);
+  ASSERT_EQ(report->summaries[1].score, "lambda_1_per_update");
+  EXPECT_DOUBLE_EQ(report->summaries[1].failure.median, 0.1 / 4);
+  EXPECT_DOUBLE_EQ(report->summaries[0].failure.median, 0.1);
+  report = Analyze(DatasetA(), ParamsA());  // updates_per_segment 0: unknown
+  ASSERT_TRUE(report.ok());
+  EXPECT_THAT(report->summaries[1].absent_reason, HasSubstr("updates_per_segment"));
+}
+
+TEST(Analyze, MediansCarryADistributionFreeInterval) {
+  // n = 4 successes' d_T {0.1, 0.2, 0.3, 0.9}: l = floor((4 − 3.92)/2) = 0 -> 1,
+  // u = ceil(1 + 7.92/2) = 5 -> 4: [x_(1), x_(4)].
+  const absl::StatusOr<Report> report = Analyze(DatasetA(), ParamsA());
+  ASSERT_TRUE(report.ok());
+  const ScoreSummary& d = report->summaries[2];
+  ASSERT_EQ(d.score, "d_T");
+  EXPECT_DOUBLE_EQ(d.success.median_ci_low, 0.1);
+  EXPECT_DOUBLE_EQ(d.success.median_ci_high, 0.9);
 }
 
 }  // namespace

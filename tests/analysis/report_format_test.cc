@@ -62,15 +62,15 @@ TEST(ReportFormat, JsonIsValidWithStableFieldNames) {
   const std::string json = ReportToJson(report);
   std::string output;
   ASSERT_EQ(RunPython(json,
-                      "assert set(r) == {'parameters', 'counts', 'lyapunov', 'settling', 'summaries', 'aucs',\n"
-                      "                  'matched', 'early', 'halting', 'restarts'}, set(r)\n"
+                      "assert set(r) == {'claims', 'parameters', 'counts', 'population', 'lyapunov', 'settling',\n"
+                      "                  'summaries', 'aucs', 'matched', 'early', 'halting', 'restarts'}, set(r)\n"
                       "assert r['parameters']['tau'] is None and r['parameters']['seed'] == '0'\n"
                       "assert r['counts']['population'] == 12 and r['counts']['restart_records'] == 12\n"
                       "assert r['settling']['tau_source'] == 'p95_d_T_successes'\n"
                       "a = {x['score']: x for x in r['aucs']}\n"
                       "assert a['lambda_1']['direction'] == 'higher lambda_1 -> failure', a['lambda_1']\n"
-                      "assert a['lambda_1']['auc'] == 1.0\n"
-                      "assert len(r['restarts']['rows']) == 2 and r['restarts']['rows'][1]['oracle'] == 1.0\n"
+                      "assert a['lambda_1']['auc_raw'] == 1.0\n"
+                      "assert len(r['restarts']['rows']) == 2 and r['restarts']['rows'][1]['oracle']['share'] == 1.0\n"
                       "g = [m for m in r['matched'] if m['binning'].startswith('givens')]\n"
                       "assert len(g) == 3 and len(g[0]['bins']) == 4\n"
                       "assert r['early']['w'] == 1\n"
@@ -85,9 +85,9 @@ TEST(ReportFormat, AbsentNumbersAreNaNStringsInJson) {
   ASSERT_TRUE(report.ok());
   std::string output;
   ASSERT_EQ(RunPython(ReportToJson(*report),
-                      "assert r['counts']['accuracy'] == 'NaN'\n"
+                      "assert r['counts']['accuracy']['share'] == 'NaN'\n"
                       "assert r['settling']['absent_reason']\n"
-                      "assert all(a['auc'] == 'NaN' and a['absent_reason'] for a in r['aucs'])\n",
+                      "assert all(a['auc_raw'] == 'NaN' and a['absent_reason'] for a in r['aucs'])\n",
                       &output),
             0)
       << output;
@@ -113,6 +113,46 @@ TEST(ReportFormat, TableOfNothingSaysWhy) {
   const std::string table = FormatReportTable(*report);
   EXPECT_THAT(table, HasSubstr("n/a ("));
   EXPECT_THAT(table, HasSubstr("Records 0"));
+}
+
+
+TEST(ReportFormat, OpensWithTheClaimsTable) {
+  const Report report = SmallReport();
+  const std::string table = FormatReportTable(report);
+  EXPECT_EQ(table.rfind("Reference paper's claims (SPEC 6)", 0), 0u) << table;
+  EXPECT_LT(table.find("auc_within_givens"), table.find("Analysis (SPEC 5)"));
+  // JSON: "claims" first, each row in the shape the Python/HTML report reads.
+  const std::string json = ReportToJson(report);
+  EXPECT_EQ(json.rfind("{\"claims\":[", 0), 0u) << json.substr(0, 80);
+  std::string output;
+  ASSERT_EQ(RunPython(json,
+                      "ids = [c['id'] for c in r['claims']]\n"
+                      "assert ids == ['accuracy', 'failures_settled', 'least_mobile_failure', 'median_lambda_1',\n"
+                      "               'auc_lambda_1', 'matched_auc_deciles', 'auc_within_givens', 'early_window',\n"
+                      "               'halting'], ids\n"
+                      "keys = {'id', 'claim', 'paper', 'paper_value', 'measured', 'ci_low', 'ci_high',\n"
+                      "        'measured_text', 'verdict', 'reason'}\n"
+                      "for c in r['claims']:\n"
+                      "    assert set(c) == keys, c\n"
+                      "    for k in ('paper_value', 'measured', 'ci_low', 'ci_high'):\n"
+                      "        assert c[k] is None or isinstance(c[k], (int, float)), (k, c)\n"
+                      "    assert c['verdict'] in ('consistent', 'not consistent', 'not measurable'), c\n"
+                      "a = r['claims'][0]\n"
+                      "assert a['claim'] == 'Sudoku-Extreme accuracy' and a['paper'] == 'TRM 87.6%, HRM 52.6%', a\n"
+                      "assert a['measured'] == 8 / 12 and a['paper_value'] is None, a\n",
+                      &output),
+            0)
+      << output << "\n" << json;
+}
+
+TEST(ReportFormat, SharesAndAucsPrintTheirIntervals) {
+  const std::string table = FormatReportTable(SmallReport());
+  // Accuracy 8 of 12 with its Wilson interval [39.1%, 86.2%].
+  EXPECT_THAT(table, HasSubstr("accuracy 66.7% [39.1%, 86.2%]"));
+  EXPECT_THAT(table, HasSubstr("auc_raw"));
+  EXPECT_THAT(table, HasSubstr("folded"));
+  EXPECT_THAT(table, HasSubstr("McNemar p"));
+  EXPECT_THAT(table, HasSubstr("plain   "));
 }
 
 }  // namespace

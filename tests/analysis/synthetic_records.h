@@ -2,6 +2,8 @@
 #ifndef RRM_TESTS_ANALYSIS_SYNTHETIC_RECORDS_H_
 #define RRM_TESTS_ANALYSIS_SYNTHETIC_RECORDS_H_
 
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "core/measure/record.h"
@@ -41,6 +43,33 @@ inline measure::ExampleRecord MakeRecord(int example_index, bool correct, const 
     if (s.correct && r.first_correct_segment == 0) r.first_correct_segment = s.index;
   }
   return r;
+}
+
+// Every record from one model (SPEC §5 population rule).
+inline void SetModel(std::vector<measure::ExampleRecord>* records, const std::string& model,
+                     const std::string& family) {
+  for (measure::ExampleRecord& r : *records) {
+    r.model = model;
+    r.model_family = family;
+  }
+}
+
+// A puzzle measured without labels: token_accuracy NaN at every segment and
+// correct false (core/measure/trajectory.cc), which is not a failure.
+inline measure::ExampleRecord Unlabelled(measure::ExampleRecord r) {
+  r.correct = false;
+  r.first_correct_segment = 0;
+  for (measure::SegmentRecord& s : r.segments) {
+    s.token_accuracy = std::numeric_limits<double>::quiet_NaN();
+    s.correct = false;
+  }
+  return r;
+}
+
+// The final segment's halting logits (q_halt, q_continue).
+inline void SetFinalLogits(measure::ExampleRecord* r, double q_halt, double q_continue) {
+  r->segments.back().q_halt_logit = q_halt;
+  r->segments.back().q_continue_logit = q_continue;
 }
 
 }  // namespace rrm::analysis::testing
