@@ -1,7 +1,12 @@
 #include "server/model_registry.h"
 
 #include <filesystem>
+#include <fstream>
+#include <memory>
 
+#include <openssl/evp.h>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -44,6 +49,42 @@ absl::StatusOr<std::vector<DeviceSlot>> ParseDevices(const std::string& list) {
     slots.push_back({name, *device});
   }
   return slots;
+}
+
+absl::StatusOr<std::string> FileSha256(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  // OpenSSL's libcrypto comes with gRPC (its targets link OpenSSL::Crypto).
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (context == nullptr || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1) {
+    return absl::InternalError("sha256: cannot initialise OpenSSL's digest");
+  }
+  std::string buffer(1 << 20, '\0');
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    if (in.gcount() > 0 && EVP_DigestUpdate(context.get(), buffer.data(), static_cast<size_t>(in.gcount())) != 1) {
+      return absl::InternalError("sha256: digest update failed");
+    }
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_DigestFinal_ex(context.get(), digest, &size) != 1) return absl::InternalError("sha256: digest failed");
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), size));
+}
+
+v1::Provenance ProvenanceOf(const v1::ModelInfo& info) {
+  v1::Provenance p;
+  p.set_model(info.name());
+  p.set_arch(info.arch());
+  p.set_checkpoint_path(info.checkpoint_path());
+  p.set_checkpoint_sha256(info.checkpoint_sha256());
+  p.set_config_path(info.config_path());
+  p.set_config_sha256(info.config_sha256());
+  *p.mutable_overrides() = info.overrides();
+  p.set_forward_dtype(info.forward_dtype());
+  p.set_rrm_version(kRrmVersion);
+  return p;
 }
 
 ModelRegistry::ModelRegistry(std::vector<DeviceSlot> slots, Metrics* metrics)
@@ -97,6 +138,20 @@ absl::StatusOr<v1::ModelInfo> ModelRegistry::Load(const std::string& name, const
     used_config = loaded->config_path;
     entry.replicas[slot.name] = std::shared_ptr<const model::RecurrentModel>(std::move(loaded->model));
   }
+  // Hashed once here, outside the lock, so every job's provenance names the
+  // exact bytes measured (the loader has just read the same file).
+  std::string checkpoint_sha256, config_sha256;
+  if (status.ok()) {
+    absl::StatusOr<std::string> hash = FileSha256(checkpoint_path);
+    if (hash.ok()) {
+      checkpoint_sha256 = *std::move(hash);
+    } else {
+      status = absl::Status(hash.status().code(), absl::StrCat("checkpoint_path: ", hash.status().message()));
+    }
+    // A config inside a checkpoint folder that vanished after loading is no
+    // reason to refuse a model that loaded: its hash stays "".
+    if (absl::StatusOr<std::string> config = FileSha256(used_config); config.ok()) config_sha256 = *config;
+  }
   absl::MutexLock lock(&mu_);
   loading_.erase(name);
   if (!status.ok()) return status;
@@ -122,6 +177,8 @@ absl::StatusOr<v1::ModelInfo> ModelRegistry::Load(const std::string& name, const
   std::error_code error;
   const auto file_bytes = std::filesystem::file_size(checkpoint_path, error);
   info.set_parameter_bytes(error ? 0 : static_cast<int64_t>(file_bytes));
+  info.set_checkpoint_sha256(checkpoint_sha256);
+  info.set_config_sha256(config_sha256);
   models_[name] = std::move(entry);
   PublishMemory();
   return models_[name].info;
@@ -147,6 +204,13 @@ std::shared_ptr<const model::RecurrentModel> ModelRegistry::FindAny(const std::s
   absl::MutexLock lock(&mu_);
   auto it = models_.find(name);
   return it == models_.end() || it->second.replicas.empty() ? nullptr : it->second.replicas.begin()->second;
+}
+
+std::optional<v1::ModelInfo> ModelRegistry::Info(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) return std::nullopt;
+  return it->second.info;
 }
 
 std::vector<v1::ModelInfo> ModelRegistry::List() const {

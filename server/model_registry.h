@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,15 @@ struct DeviceSlot {
 // device, else two CPU workers. Repeated CPU entries become "cpu#0", "cpu#1",
 // ... INVALID_ARGUMENT naming the entry for a malformed or absent device.
 absl::StatusOr<std::vector<DeviceSlot>> ParseDevices(const std::string& list);
+
+// rrmd's release, reported in every job's provenance (proto Provenance).
+inline constexpr char kRrmVersion[] = "0.1.0";
+
+// The lower-case hex SHA-256 of a file's bytes; NOT_FOUND if it cannot be opened.
+absl::StatusOr<std::string> FileSha256(const std::string& path);
+
+// A job's provenance from the ModelInfo of its model (rrm_version: kRrmVersion).
+v1::Provenance ProvenanceOf(const v1::ModelInfo& info);
 
 class ModelRegistry {
  public:
@@ -63,6 +73,8 @@ class ModelRegistry {
   // Any replica of `name` (for validation), or null.
   std::shared_ptr<const model::RecurrentModel> FindAny(const std::string& name) const;
 
+  // The ModelInfo of `name` as loaded (with its checkpoint's sha256), or nullopt.
+  std::optional<v1::ModelInfo> Info(const std::string& name) const;
   std::vector<v1::ModelInfo> List() const;
   std::vector<std::string> Names() const;
 

@@ -4,7 +4,9 @@
 #include <chrono>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace rrm {
@@ -28,6 +30,40 @@ bool IsRetryable(const absl::Status& status) {
   // connection reads). CANCELLED / ABORTED without our asking: a server
   // shutting down ends its calls that way.
   return absl::IsUnavailable(status) || absl::IsCancelled(status) || absl::IsAborted(status);
+}
+
+int ExitCode(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return kExitUnavailable;
+    case absl::StatusCode::kNotFound:
+      return kExitNotFound;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kResourceExhausted:
+      return kExitRefused;
+    default:
+      return kExitOther;
+  }
+}
+
+absl::StatusOr<std::string> ParseTokenFile(absl::string_view text, const std::string& path) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line[0] == '#') continue;
+    if (const size_t colon = line.find(':'); colon != absl::string_view::npos) {
+      line = absl::StripAsciiWhitespace(line.substr(colon + 1));
+    }
+    if (!line.empty()) return std::string(line);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("--token_file ", path, ": expected a token, found none"));
 }
 
 bool IsFinished(v1::JobState state) {

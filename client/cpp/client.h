@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "rrm/v1/dynamics.grpc.pb.h"
 
@@ -46,8 +47,24 @@ struct ClientOptions {
 // grpc::Status -> absl::Status, code for code.
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
+// The client contract shared with rrmdyn (client/python/rrmdyn/contract.py),
+// both tested from one table, client/contract.json
+// (tests/client/contract_test.cc, tests/python/test_contract.py).
+
 // Whether a failed call may succeed when repeated against a restarted server.
 bool IsRetryable(const absl::Status& status);
+
+// The exit codes of rrmctl and `python3 -m rrmdyn`.
+inline constexpr int kExitOk = 0, kExitOther = 1, kExitUsage = 2, kExitUnavailable = 3, kExitNotFound = 4,
+                     kExitRefused = 5;
+// The exit code of a command whose call ended with `status`.
+int ExitCode(const absl::Status& status);
+
+// The bearer token of a --token_file's text (`path` names it in errors): the
+// first line that is neither blank nor a '#' comment; in the server's
+// `name:token` form, the part after the first ':'. INVALID_ARGUMENT when
+// there is none.
+absl::StatusOr<std::string> ParseTokenFile(absl::string_view text, const std::string& path);
 
 class Client {
  public:

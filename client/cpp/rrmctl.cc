@@ -98,7 +98,8 @@ ABSL_FLAG(std::string, progress, "auto", "auto (a bar when stderr is a terminal)
 namespace rrm {
 namespace {
 
-constexpr int kOk = 0, kOther = 1, kUsage = 2, kUnavailable = 3, kNotFound = 4, kRefused = 5;
+constexpr int kOk = kExitOk, kOther = kExitOther, kUsage = kExitUsage, kUnavailable = kExitUnavailable,
+              kNotFound = kExitNotFound, kRefused = kExitRefused;
 
 constexpr char kUsageText[] = R"(rrmctl: command line for rrmd (service rrm.v1.Dynamics)
 
@@ -148,28 +149,6 @@ errors go to stderr as "rrmctl: <message>".
 int Fail(int code, const std::string& message) {
   std::cerr << "rrmctl: " << message << std::endl;
   return code;
-}
-
-int ExitCode(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-      return kOk;
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-      return kUnavailable;
-    case absl::StatusCode::kNotFound:
-      return kNotFound;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kUnauthenticated:
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kResourceExhausted:
-      return kRefused;
-    default:
-      return kOther;
-  }
 }
 
 int Fail(const absl::Status& status) {
@@ -234,20 +213,11 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return text.str();
 }
 
-// The token: the first line that is neither blank nor a '#' comment; in the
-// server's `name:token` form, the part after the first ':'.
+// The token of --token_file (rrm::ParseTokenFile, client/contract.json).
 absl::StatusOr<std::string> ReadToken(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) return text.status();
-  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty() || line[0] == '#') continue;
-    if (const size_t colon = line.find(':'); colon != absl::string_view::npos) {
-      line = absl::StripAsciiWhitespace(line.substr(colon + 1));
-    }
-    if (!line.empty()) return std::string(line);
-  }
-  return absl::InvalidArgumentError(absl::StrCat("--token_file ", path, ": expected a token, found none"));
+  return ParseTokenFile(*text, path);
 }
 
 std::string StateName(v1::JobState state) {

@@ -18,8 +18,8 @@ from conftest import FIXTURE, MODEL_FLAG, ROOT, SOLUTION, SUDOKU, Rrmd, fixture_
 
 def test_models_lists_the_fixture(client):
     models = client.models()
-    assert [m["name"] for m in models] == ["trm"]
-    assert int(models[0]["seq_len"]) == 81
+    assert [m.name for m in models] == ["trm"]
+    assert models[0].seq_len == 81 and isinstance(models[0].seq_len, int)
 
 
 def test_submit_streams_records_equal_to_the_jsonl_form(client):
@@ -35,7 +35,7 @@ def test_submit_streams_records_equal_to_the_jsonl_form(client):
     assert isinstance(first["seed"], str)
     assert [s["index"] for s in first["segments"]] == [1, 2]
     assert first["givens"] == sum(c != "." for c in SUDOKU)
-    assert job.status()["state"] == "JOB_STATE_SUCCEEDED"
+    assert job.status().state is rrmdyn.JobState.SUCCEEDED
 
     wide = job.to_pandas()
     assert len(wide) == 3
@@ -89,23 +89,33 @@ def test_bad_input_is_a_clear_exception(client):
     assert "model_root" in str(error.value)
 
 
-def test_wait_shows_progress(client):
+def test_wait_shows_progress_with_tqdm_auto(client, monkeypatch):
+    import tqdm.auto
+    bars = []
+
+    class Recording(tqdm.auto.tqdm):  # what tqdm.auto picked (a widget in Jupyter), recorded
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
     job = client.submit("trm", [SUDOKU] * 4, segments=2, batch_size=2)
     out = io.StringIO()
     final = job.wait(progress=True, poll_seconds=0.1, file=out)
-    assert final["state"] == "JOB_STATE_SUCCEEDED"
-    assert "4/4" in out.getvalue() and "rec/s" in out.getvalue() and "ETA" in out.getvalue()
+    assert final.state is rrmdyn.JobState.SUCCEEDED
+    assert len(bars) == 1 and (bars[0].n, bars[0].total, bars[0].desc) == (4, 4, job.job_id)
+    assert "4/4" in out.getvalue() and "rec/s" in out.getvalue()
 
 
 def test_cancel_stops_the_job_and_keeps_its_records(client):
     job = client.submit("trm", [SUDOKU] * 200, segments=16, batch_size=2)
     cancelled = job.cancel()
-    assert cancelled["state"] == "JOB_STATE_CANCELLED"
+    assert cancelled.state is rrmdyn.JobState.CANCELLED
     records = list(job.records())  # the stream of a cancelled job ends
     time.sleep(0.5)
     status = job.status()
-    assert status["state"] == "JOB_STATE_CANCELLED"
-    assert len(records) == int(status["records_stored"]) < 200
+    assert status.state is rrmdyn.JobState.CANCELLED
+    assert len(records) == status.records_stored < status.total_records == 200
     with pytest.raises(rrmdyn.FailedPrecondition):
         job.cancel()
 
@@ -118,7 +128,7 @@ def test_records_resume_after_the_server_is_killed_and_restarted(tmp_path):
         job = client.submit("trm", varied_puzzles(total, seed=7), segments=3, batch_size=2)
         stream = job.records()
         received = [next(stream) for _ in range(3)]
-        stored_before_kill = int(job.status()["records_stored"])
+        stored_before_kill = job.status().records_stored
         server.kill()  # kill -9 mid-stream
         restarter = threading.Timer(1.0, server.start)
         restarter.start()
@@ -129,7 +139,7 @@ def test_records_resume_after_the_server_is_killed_and_restarted(tmp_path):
         keys = [(r["example_index"], r["restart"]) for r in received]
         assert len(keys) == total, "missing or extra records"
         assert len(set(keys)) == total, "duplicates after resume"
-        assert job.status()["state"] == "JOB_STATE_SUCCEEDED"
+        assert job.status().state is rrmdyn.JobState.SUCCEEDED
         # The stream order is the store's: a fresh read gives the same sequence.
         assert [(r["example_index"], r["restart"]) for r in job.records()] == keys
         client.close()
@@ -157,9 +167,9 @@ def test_bearer_tokens(tmp_path):
         with pytest.raises(rrmdyn.Unauthenticated):
             list(rrmdyn.Job(rrmdyn.Client(server.target), "j-any").records())
         client = rrmdyn.Client(server.target, token="secret-a")
-        assert [m["name"] for m in client.models()] == ["trm"]
+        assert [m.name for m in client.models()] == ["trm"]
         job = client.submit("trm", [SUDOKU], segments=1)
-        assert job.wait(progress=False, timeout=120)["owner"] == "alice"
+        assert job.wait(progress=False, timeout=120).owner == "alice"
         assert len(list(job.records())) == 1
         # The CLI: exit 5 without a token, 0 with --token_file (`name:token` sends the token).
         env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "client", "python"))

@@ -17,8 +17,8 @@ import rrmdyn  # noqa: E402
 from rrmdyn import plots  # noqa: E402
 from conftest import ROOT, SUDOKU, SOLUTION  # noqa: E402
 
-PLOTS = ["displacement_trajectories", "lyapunov_distributions", "roc_curves", "decomposition",
-         "accuracy_vs_restarts"]
+PLOTS = ["displacement_trajectories", "lyapunov_distributions", "exponent_convergence", "spectrum_and_dimension",
+         "roc_curves", "decomposition", "accuracy_vs_restarts"]
 
 
 def _non_empty_png(path):

@@ -2,6 +2,7 @@
 CLI) equals the same study on one server; target specs, splitting, summing and
 a failed part."""
 
+import dataclasses
 import json
 import os
 import socket
@@ -75,12 +76,12 @@ def test_sharded_study_equals_one_server(servers, spec, reference):
         assert job.job_id == "%s/%s,%s/%s" % (servers[0].target, job.jobs[0].job_id,
                                                servers[1].target, job.jobs[1].job_id)
         merged = list(job.records())  # follows both parts live until both ended
-        assert job.wait(progress=False, timeout=300)["state"] == "JOB_STATE_SUCCEEDED"
+        assert job.wait(progress=False, timeout=300).state is rrmdyn.JobState.SUCCEEDED
 
         # Each server measured one contiguous block with its study-wide indices.
         parts = job.parts()
-        assert [int(p["examples"]) for p in parts] == [3, 3]
-        assert [p["idempotency_key"] for p in parts] == ["study-a#0/2", "study-a#1/2"]
+        assert [p.examples for p in parts] == [3, 3]
+        assert [p.idempotency_key for p in parts] == ["study-a#0/2", "study-a#1/2"]
         assert sorted({r["example_index"] for r in job.jobs[0].all_records()}) == [0, 1, 2]
         assert sorted({r["example_index"] for r in job.jobs[1].all_records()}) == [3, 4, 5]
 
@@ -94,9 +95,11 @@ def test_sharded_study_equals_one_server(servers, spec, reference):
         assert [got[(i, 0)]["puzzle_id"] for i in range(6)] == IDS
 
         status = job.status()
-        assert status["job_id"] == job.job_id and set(status) == set(reference.status())
-        assert (int(status["examples"]), int(status["total_records"]), int(status["records_stored"])) == (6, 12, 12)
-        assert status["finished_unix"] >= max(p["finished_unix"] for p in parts)
+        assert status.job_id == job.job_id and type(status) is type(reference.status())
+        assert (status.examples, status.total_records, status.records_stored) == (6, 12, 12)
+        assert status.finished_unix >= max(p.finished_unix for p in parts)
+        # The parts measured the one model: the summed job carries its provenance.
+        assert status.provenance == dataclasses.replace(job.jobs[0].provenance, job_id=job.job_id)
 
         # The report of the merged records (AnalyzeRecords on server 1) is the one-server report.
         want = reference.report(**REPORT)
@@ -112,16 +115,19 @@ def test_sharded_study_equals_one_server(servers, spec, reference):
 
         # Reopened from the id alone.
         again = rrmdyn.ShardedClient([servers[1].target]).job(job.job_id)
-        assert again.status()["state"] == "JOB_STATE_SUCCEEDED"
+        assert again.status().state is rrmdyn.JobState.SUCCEEDED
         assert _by_key(again.all_records()) == got
         with rrmdyn.connect(spec) as connected:
             assert isinstance(connected, rrmdyn.ShardedClient)
-            assert connected.job(job.job_id).status()["records_stored"] == "12"
+            assert connected.job(job.job_id).status().records_stored == 12
             assert set(connected.models()) == {servers[0].target, servers[1].target}
             assert connected.health() == {servers[0].target: "SERVING", servers[1].target: "SERVING"}
         with rrmdyn.connect(servers[0].target) as single:
             assert type(single) is rrmdyn.Client
-            assert isinstance(single.job(job.job_id), rrmdyn.ShardedJob)  # a sharded id on any client
+            with pytest.raises(rrmdyn.InvalidArgument, match="open_job"):  # Client knows one server only
+                single.job(job.job_id)
+        assert isinstance(rrmdyn.open_job(job.job_id), rrmdyn.ShardedJob)  # any id, from the id alone
+        assert isinstance(rrmdyn.open_job(job.jobs[0].job_id, servers[0].target), rrmdyn.Job)
         with pytest.raises(ValueError, match="from_index"):
             next(job.records(from_index=1))
         with pytest.raises(rrmdyn.InvalidArgument, match="sharded job's id"):
@@ -140,8 +146,8 @@ def test_report_needs_a_finished_sharded_job(spec):
             assert all(part._live_call is None for part in job.jobs)
         finally:
             cancelled = job.cancel()
-        assert cancelled["state"] == "JOB_STATE_CANCELLED"
-        assert [p["state"] for p in job.parts()] == ["JOB_STATE_CANCELLED"] * 2
+        assert cancelled.state is rrmdyn.JobState.CANCELLED
+        assert [p.state for p in job.parts()] == [rrmdyn.JobState.CANCELLED] * 2
 
 
 def _cli(*args):
@@ -192,7 +198,7 @@ def test_rrmctl_and_rrmdyn_reopen_each_others_sharded_ids(servers, spec, tmp_pat
                            "--segments=2", "--wait", "--progress=none"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     job = rrmdyn.ShardedClient([]).job(done.stdout.strip())  # rrmctl's id, opened by rrmdyn
-    assert int(job.status()["records_stored"]) == 4  # int64 as a string: the proto3 JSON mapping
+    assert job.status().records_stored == 4
     assert sorted(r["example_index"] for r in job.records()) == [0, 1, 2, 3]
 
     with rrmdyn.connect(spec) as client:
@@ -295,8 +301,8 @@ def test_a_failed_part_cancels_the_submitted_ones(servers, spec):
                 client.submit("trm", [SUDOKU] * 40, segments=16, batch_size=2, job_labels={"case": "failed-part"})
             assert "(part 2 of 2)" in str(error.value) and servers[1].target in str(error.value)
         first = rrmdyn.Client(servers[0].target)
-        left = [j for j in first.jobs() if j["options"]["labels"].get("case") == "failed-part"]
-        assert len(left) == 1 and left[0]["state"] == "JOB_STATE_CANCELLED"
-        assert int(left[0]["records_stored"]) < 20
+        left = [j for j in first.jobs() if j.options["labels"].get("case") == "failed-part"]
+        assert len(left) == 1 and left[0].state is rrmdyn.JobState.CANCELLED
+        assert left[0].records_stored < 20
     finally:
         servers[1].start()

@@ -37,72 +37,16 @@ class UsageError(CliError):
     exit_code = 2
 
 
-def _read_sudoku_file(path):
-    """81-character lines ('.'/'0' blank), optionally ',solution'; or the
-    upstream CSV `source,question,answer,rating` (header skipped)."""
-    puzzles, solutions, ids = [], [], []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith("#") or line.startswith("source,"):
-                continue
-            fields = [x.strip() for x in line.split(",")]
-            if len(fields) >= 3:
-                ids.append(fields[0] or str(len(puzzles)))
-                puzzles.append(fields[1])
-                solutions.append(fields[2])
-            else:
-                ids.append("%s:%d" % (os.path.basename(path), number))
-                puzzles.append(fields[0])
-                solutions.append(fields[1] if len(fields) > 1 else "")
-    if not any(solutions):
-        solutions = None
-    elif not all(solutions):
-        raise ValueError("%s: some lines have a solution and some not; expected all or none" % path)
-    return puzzles, solutions, ids
-
-
-def _read_maze_file(path):
-    """n×n grids over '# SGo' separated by blank lines; a grid with 'o' is the
-    solution of the grid before it."""
-    grids, current = [], []
-    with open(path) as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if line.strip() == "":
-                if current:
-                    grids.append("\n".join(current))
-                    current = []
-            else:
-                current.append(line)
-    if current:
-        grids.append("\n".join(current))
-    puzzles, solutions = [], []
-    for g in grids:
-        if "o" in g and puzzles and len(solutions) < len(puzzles):
-            solutions.append(g)
-        else:
-            if solutions and len(solutions) < len(puzzles):
-                raise ValueError("%s: grid %d has no solution while others do" % (path, len(puzzles)))
-            puzzles.append(g)
-    if solutions and len(solutions) != len(puzzles):
-        raise ValueError("%s: %d grids but %d solutions" % (path, len(puzzles), len(solutions)))
-    return puzzles, solutions or None
-
-
 def _settings(args):
     """Client keyword arguments from the connection flags (every server the same)."""
+    from . import contract
     token = args.token or os.environ.get("RRM_TOKEN")
     if args.token_file:
-        # As rrmctl: the first line; `name:token` sends the token.
+        # rrmctl's grammar (rrmdyn.contract); a missing or empty file is a usage error.
         try:
-            with open(args.token_file) as f:
-                line = f.readline().strip()
-        except OSError as error:
-            raise UsageError("--token_file: %s" % error) from None
-        token = line.split(":", 1)[1] if ":" in line else line
-        if not token:
-            raise UsageError("--token_file %s: expected a token on the first line, found none" % args.token_file)
+            token = contract.read_token_file(args.token_file)
+        except (OSError, contract.TokenFileError) as error:
+            raise UsageError("--token_file: %s" % error if isinstance(error, OSError) else str(error)) from None
     tls = args.tls_ca if args.tls_ca else (True if args.tls else None)
     return dict(token=token, tls=tls, retry_seconds=args.retry_seconds)
 
@@ -148,13 +92,13 @@ def _job(args):
     """JOB of status/cancel/records/report/plot: a sharded id (TARGET/JOB,...;
     --target not used) or a job of the one --target server."""
     import rrmdyn
-    if rrmdyn.sharding.is_sharded_id(args.job):
-        client = rrmdyn.ShardedClient([], **_settings(args))
+    from rrmdyn.targets import is_sharded_id, parse_sharded_id
+    if is_sharded_id(args.job):
         try:
-            rrmdyn.sharding.parse_sharded_id(args.job)
+            parse_sharded_id(args.job)
         except rrmdyn.InvalidArgument as error:
             raise UsageError(error.details) from None
-        return client.job(args.job)
+        return rrmdyn.ShardedClient([], **_settings(args)).job(args.job)
     targets = _targets(args)
     if len(targets) > 1:
         raise UsageError("%s: a job id names a job of one server; with several --target servers, give the sharded "
@@ -186,7 +130,7 @@ def cmd_health(args):
 def cmd_models(args):
     def models(client):
         for m in client.models():
-            _print_json(m)
+            _print_json(m.to_dict())
         return 0
     return _each_server(args, models)
 
@@ -207,18 +151,14 @@ def cmd_submit(args):
         print("submit: give exactly one of --sudoku FILE, --maze FILE, --data DIR, --server_data PATH",
               file=sys.stderr)
         return 2
-    if args.sudoku:
-        puzzles, solutions, ids = _read_sudoku_file(args.sudoku)
+    if args.sudoku or args.maze:
+        kind = "sudoku" if args.sudoku else "maze"
+        read = rrmdyn.puzzles.read_sudoku_file if args.sudoku else rrmdyn.puzzles.read_maze_file
+        puzzles, solutions, ids = read(args.sudoku or args.maze)
         if args.limit:
             puzzles, ids = puzzles[:args.limit], ids[:args.limit]
             solutions = solutions[:args.limit] if solutions else None
-        job = client.submit(args.model, puzzles, kind="sudoku", solutions=solutions, ids=ids, **kwargs)
-    elif args.maze:
-        puzzles, solutions = _read_maze_file(args.maze)
-        if args.limit:
-            puzzles = puzzles[:args.limit]
-            solutions = solutions[:args.limit] if solutions else None
-        job = client.submit(args.model, puzzles, kind="maze", solutions=solutions, **kwargs)
+        job = client.submit(args.model, puzzles, kind=kind, solutions=solutions, ids=ids, **kwargs)
     elif args.data:
         job = client.submit(args.model, args.data, limit=args.limit, **kwargs)
     else:
@@ -228,9 +168,9 @@ def cmd_submit(args):
     if args.wait or args.out:
         final = job.wait(progress=not args.quiet)
         if args.out:
-            rrmdyn.write_jsonl(job.records(), args.out)
-        if final["state"] != "JOB_STATE_SUCCEEDED":
-            print("job %s ended %s %s" % (job.job_id, final["state"], final.get("error", "")), file=sys.stderr)
+            job.write_jsonl(args.out)  # and the provenance sidecar OUT.provenance.json
+        if final.state != rrmdyn.JobState.SUCCEEDED:
+            print("job %s ended %s %s" % (job.job_id, final.state, final.error), file=sys.stderr)
             return 1
     return 0
 
@@ -246,36 +186,30 @@ def cmd_status(args):
     else:
         status = job.status()
     if args.json:
-        _print_json(status)
+        _print_json(status.to_dict())
     else:
-        from .client import state_name
-        print("%s %s %s/%s records (%s failed) model=%s%s" % (
-            status["job_id"], state_name(status["state"]), status.get("records_stored"),
-            status.get("total_records"), status.get("records_failed"), status.get("model"),
-            (" error=" + status["error"]) if status.get("error") else ""))
+        print("%s %s %d/%d records (%d failed) model=%s%s" % (
+            status.job_id, status.state.short, status.records_stored, status.total_records, status.records_failed,
+            status.model, (" error=" + status.error) if status.error else ""))
         if isinstance(job, rrmdyn.ShardedJob):
             for i, (part, part_status) in enumerate(zip(job.jobs, parts or job.parts()), 1):
-                print("part %d: %s/%s %s %s/%s" % (i, part.client.target, part.job_id,
-                                                   state_name(part_status["state"]),
-                                                   part_status.get("records_stored"),
-                                                   part_status.get("total_records")))
+                print("part %d: %s/%s %s %d/%d" % (i, part.client.target, part.job_id, part_status.state.short,
+                                                   part_status.records_stored, part_status.total_records))
     return 0
 
 
 def cmd_jobs(args):
-    from .client import state_name
-
     def jobs(client):
         for j in client.jobs(args.state):
-            print("%s %s %s/%s %s" % (j["job_id"], state_name(j["state"]), j.get("records_stored"),
-                                      j.get("total_records"), j.get("model")))
+            print("%s %s %d/%d %s" % (j.job_id, j.state.short, j.records_stored, j.total_records, j.model))
         return 0
     return _each_server(args, jobs)
 
 
 def cmd_records(args):
     import rrmdyn
-    if args.from_index and rrmdyn.sharding.is_sharded_id(args.job):
+    from rrmdyn.targets import is_sharded_id
+    if args.from_index and is_sharded_id(args.job):
         raise UsageError("--from: a sharded job's records are merged from several streams and have no single "
                          "stream index; expected 0, found %d" % args.from_index)
     job = _job(args)
@@ -287,13 +221,14 @@ def cmd_records(args):
     finally:
         if args.out:
             out.close()
+    if args.out:  # the provenance beside the file (rrmdyn.records)
+        rrmdyn.records.write_provenance_sidecar(args.out, job.provenance)
     return 0
 
 
 def cmd_cancel(args):
     status = _job(args).cancel()
-    from .client import state_name
-    print("%s %s" % (status["job_id"], state_name(status["state"])))
+    print("%s %s" % (status.job_id, status.state.short))
     return 0
 
 
@@ -332,7 +267,8 @@ def cmd_report(args):
     report = job.report(**_parameters(args))
     if args.html:
         records = list(job.records())
-        page = report_module.to_html(report, records, title="rrm-dynamics report: job %s" % job.job_id)
+        page = report_module.to_html(report, records, title="rrm-dynamics report: job %s" % job.job_id,
+                                     provenance=job.provenance)
         with open(args.html, "w") as f:
             f.write(page)
         print(args.html)
@@ -346,7 +282,9 @@ def cmd_report(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python3 -m rrmdyn", description=__doc__.split("\n")[0])
+    # The installed `rrmdyn` command or `python3 -m rrmdyn`.
+    prog = "rrmdyn" if os.path.basename(sys.argv[0]) == "rrmdyn" else "python3 -m rrmdyn"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("--target", default=os.environ.get("RRM_TARGET", DEFAULT_TARGET),
                         help="rrmd address host:port; several, comma-separated (all:HOST:PORT = every address "
                              "HOST resolves to), shard a submitted job over them (env RRM_TARGET; default "
@@ -389,7 +327,7 @@ def build_parser():
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--idempotency_key", default="")
     p.add_argument("--wait", action="store_true", help="wait for the job (progress on stderr)")
-    p.add_argument("--out", metavar="FILE", help="wait, then write the records as JSONL")
+    p.add_argument("--out", metavar="FILE", help="wait, then write the records as JSONL (provenance: FILE.provenance.json)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(fn=cmd_submit)
 

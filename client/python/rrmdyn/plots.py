@@ -18,6 +18,7 @@ from matplotlib.figure import Figure  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import analysis  # noqa: E402
+from . import spectrum  # noqa: E402
 from .records import as_frame  # noqa: E402
 
 SUCCESS = "#1b9e77"
@@ -75,7 +76,7 @@ def displacement_trajectories(records, max_lines=300, ax=None):
     return fig
 
 
-def lyapunov_distributions(records, bins=30, ax=None, report=None):
+def lyapunov_distributions(records, bins=None, ax=None, report=None):
     """Histograms of λ_1 (per segment) by outcome, medians marked."""
     pop = analysis.population(as_frame(records))
     fig, ax = _figure() if ax is None else (ax.figure, ax)
@@ -87,6 +88,8 @@ def lyapunov_distributions(records, bins=30, ax=None, report=None):
         _note(ax, "no Lyapunov data (k = 0)")
         return fig
     finite = values[np.isfinite(values)]
+    if bins is None:  # about two bins per √n, 6..30: a few puzzles do not get 30 slivers
+        bins = int(min(30, max(6, 2 * math.sqrt(finite.size))))
     edges = np.histogram_bin_edges(finite, bins=bins) if finite.size else bins
     for ok, name, color in _OUTCOMES:
         v = pop.loc[pop["correct"] == ok, "lambda_1"].to_numpy(dtype=float)
@@ -110,13 +113,47 @@ def _report_auc(report, score):
     return None
 
 
+# SPEC §5: every AUC has a pre-specified direction; the ROC curves are drawn in
+# it (positive class failure: higher λ_1, higher d_T, lower h_T flag a
+# failure), so a score that works against its stated direction falls below
+# the diagonal instead of being silently flipped.
+ROC_SCORES = (("lambda_1", +1, "#7570b3", "higher λ_1 → failure"),
+              ("d_T", +1, "#e7298a", "higher d_T → failure"),
+              ("h_T", -1, "#66a61e", "lower h_T → failure"))
+
+
+def _finite(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def stated_auc_ci(given, auc):
+    """The Analyze report's 95% CI for the AUC `auc` in the stated direction.
+
+    The report's `ci_low`/`ci_high` belong to `auc_raw` (the AUC in its
+    stated direction) when it also gives `auc_folded`, and to the folded
+    `auc` in reports from before SPEC §5 fixed the directions. A percentile
+    bootstrap CI of 1 − A is [1 − high, 1 − low], so either converts exactly
+    to the orientation of `auc`. None when the report has no CI for it."""
+    if not given:
+        return None
+    value = given.get("auc_raw") if "auc_folded" in given else given.get("auc")
+    low, high = given.get("ci_low"), given.get("ci_high")
+    if not (_finite(value) and _finite(low) and _finite(high)):
+        return None
+    if abs(value - auc) < 1e-6:
+        return low, high
+    if abs((1 - value) - auc) < 1e-6:
+        return 1 - high, 1 - low
+    return None
+
+
 def roc_curves(records, ax=None, report=None):
-    """ROC curves of λ_1, d_T and h_T for detecting failures (positive class
-    failure), each oriented by its direction; AUC in the legend (the Analyze
-    report's value and CI when `report` is given)."""
+    """ROC curves of λ_1, d_T and h_T for detecting failures, each in its
+    SPEC §5 direction; the legend gives the AUC in that direction (may be
+    below 0.5) with the Analyze report's 95% CI when `report` is given."""
     pop = analysis.population(as_frame(records))
     fig, ax = _figure(6.0, 6.0) if ax is None else (ax.figure, ax)
-    ax.set_title("ROC: scores vs failure")
+    ax.set_title("ROC: scores vs failure (stated directions)")
     ax.set_xlabel("false positive rate (successes flagged)")
     ax.set_ylabel("true positive rate (failures flagged)")
     ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1)
@@ -126,29 +163,31 @@ def roc_curves(records, ax=None, report=None):
         _note(ax, "needs successes and failures\n(%s)" % (_count(pop) if not pop.empty else "no records"))
         return fig
     drawn = 0
-    for score, color in (("lambda_1", "#7570b3"), ("d_T", "#e7298a"), ("h_T", "#66a61e")):
-        pos = failures[score].to_numpy(dtype=float)
-        neg = successes[score].to_numpy(dtype=float)
-        raw = analysis.auc_raw(pos, neg)
-        if math.isnan(raw):
+    for score, sign, color, direction in ROC_SCORES:
+        pos = sign * failures[score].to_numpy(dtype=float)
+        neg = sign * successes[score].to_numpy(dtype=float)
+        auc = analysis.auc_raw(pos, neg)
+        if math.isnan(auc):
             continue
-        higher = raw >= 0.5
-        fpr, tpr = analysis.roc(pos if higher else -pos, neg if higher else -neg)
-        auc = max(raw, 1 - raw)
-        label = "%s: AUC %.3f (%s %s -> failure)" % (score, auc, "higher" if higher else "lower", score)
-        given = _report_auc(report, score)
-        if given is not None and isinstance(given.get("auc"), (int, float)):
-            label = "%s: AUC %.3f [%s, %s] (%s)" % (score, given["auc"], _fmt(given.get("ci_low")),
-                                                  _fmt(given.get("ci_high")), given.get("direction", ""))
+        fpr, tpr = analysis.roc(pos, neg)
+        ci = stated_auc_ci(_report_auc(report, score), auc)
+        label = "%s: AUC %.3f%s (%s)" % (score, auc, " [%.3f, %.3f]" % ci if ci else "", direction)
         ax.plot(fpr, tpr, color=color, linewidth=2, label=label, drawstyle="steps-post")
         drawn += 1
     if drawn == 0:
         _note(ax, "no usable scores")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=8, title="AUC [95% CI]" if report else "AUC", title_fontsize=8)
     ax.grid(True, alpha=0.3)
     return fig
+
+
+def _share(v):
+    """A share from the report: a number, or a Proportion {share, ci_low, ci_high, k, n}."""
+    if isinstance(v, dict):
+        v = v.get("share")
+    return float(v) if _finite(v) else math.nan
 
 
 def _fmt(v):
@@ -164,6 +203,7 @@ def decomposition(records, tau=None, ax=None, report=None):
     source = "given"
     if tau is None and report and isinstance(report.get("settling", {}).get("tau"), (int, float)):
         tau, source = report["settling"]["tau"], report["settling"].get("tau_source", "report")
+        source = {"p95_d_T_successes": "p95 d_T of successes"}.get(source, source)
     if tau is None:
         tau, source = (analysis.default_tau(pop) if not pop.empty else math.nan), "p95 d_T of successes"
     ax.set_title("Decomposition (τ = %s, %s)" % (_fmt(tau) if tau is None or tau >= 1e-3 or tau == 0
@@ -216,12 +256,17 @@ def accuracy_vs_restarts(records, ax=None, report=None):
         _note(ax, "no records")
         return fig
     R = [r["runs"] for r in rows]
-    for key, color, marker, style in (("first_run", "#1f78b4", "x", "-"), ("best_of_h", "#e7298a", "o", "-"),
-                                      ("majority", "#7570b3", "s", "-"), ("oracle", "0.3", "^", "--")):
-        y = [float(r.get(key)) if isinstance(r.get(key), (int, float)) else math.nan for r in rows]
+    # Strategies often tie (at R = 1 they all equal the first run): each is
+    # shifted a little along R so that no line hides another.
+    for j, (key, color, marker, style) in enumerate((("first_run", "#1f78b4", "x", "-"),
+                                                     ("best_of_h", "#e7298a", "o", "-"),
+                                                     ("majority", "#7570b3", "s", "-."),
+                                                     ("oracle", "0.3", "^", "--"))):
+        y = [_share(r.get(key)) for r in rows]
         if all(math.isnan(v) for v in y):
             continue
-        ax.plot(R, y, marker=marker, color=color, linestyle=style, label=key.replace("_", " "), linewidth=1.8)
+        x = [r + (j - 1.5) * 0.03 for r in R]
+        ax.plot(x, y, marker=marker, color=color, linestyle=style, label=key.replace("_", " "), linewidth=1.8)
     if len(R) == 1:
         ax.text(0.5, 0.08, "no restarts in these records (R = 1)", ha="center", transform=ax.transAxes, color="0.3")
     ax.set_xticks(R)
@@ -231,8 +276,101 @@ def accuracy_vs_restarts(records, ax=None, report=None):
     return fig
 
 
+def exponent_convergence(records, ax=None, report=None, max_exponents=4):
+    """Convergence of the exponents: the running mean of the increments
+    m_{t,i} = λ_i[1..t] against t, median and IQR band by outcome, one panel
+    per exponent (the first `max_exponents`); data: spectrum.convergence_frame."""
+    data = spectrum.convergence_frame(records)
+    k = int(data["exponent"].max()) if not data.empty else 0
+    shown = max(1, min(k, max_exponents))
+    cols = 1 if shown == 1 else 2
+    rows = (shown + cols - 1) // cols
+    if ax is not None:
+        fig, axes = ax.figure, [ax]
+        shown = 1
+    else:
+        fig = Figure(figsize=(7.0, 4.5 if rows == 1 else 3.2 * rows), dpi=100)
+        axes = [fig.add_subplot(rows, cols, i + 1) for i in range(shown)]
+    if data.empty:
+        axes[0].set_title("Convergence of the exponents")
+        _note(axes[0], "no per-segment increments\n(k = 0, or the propagator method)")
+        return fig
+    for i, a in enumerate(axes, 1):
+        a.set_title("λ_%d[1..t]: running mean of the increments" % i, fontsize=10)
+        for ok, name, color in _OUTCOMES:
+            part = data[(data["exponent"] == i) & (data["outcome"] == name)]
+            if part.empty:
+                continue
+            t = part["segment"].to_numpy()
+            a.fill_between(t, part["q1"], part["q3"], color=color, alpha=0.2, linewidth=0)
+            a.plot(t, part["median"], color=color, linewidth=2, marker="o", markersize=3,
+                   label="%s median, IQR (n=%d)" % (name, int(part["n"].iloc[-1])))
+        a.axhline(0, color="0.5", linewidth=0.8)
+        a.set_xlabel("segment t")
+        a.set_ylabel("λ_%d after t segments" % i)
+        a.grid(True, alpha=0.3)
+        a.legend(loc="best", fontsize=8)
+    if k > shown:
+        fig.suptitle("first %d of k = %d exponents" % (shown, k), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def spectrum_and_dimension(records, ax=None, report=None):
+    """Left: the summed spectrum Σλ_i (log-volume growth per segment) by
+    outcome; right: the Kaplan–Yorke dimension by outcome, lower bounds
+    ("≥ k", every partial sum positive) drawn as open triangles at k.
+    Data: spectrum.spectrum_frame."""
+    spec = spectrum.spectrum_frame(records)
+    spec = spec[spec["restart"] == 0]
+    fig = Figure(figsize=(8.0, 4.0), dpi=100)
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    left.set_title(r"Summed spectrum $\Sigma_i\,\lambda_i$ (log-volume growth)", fontsize=10)
+    right.set_title("Kaplan–Yorke dimension", fontsize=10)
+    usable = spec[np.isfinite(spec["lambda_sum"].to_numpy(dtype=float))] if not spec.empty else spec
+    if usable.empty:
+        for a in (left, right):
+            _note(a, "no Lyapunov data (k = 0)")
+        return fig
+    k = int(usable["k"].max())
+    rng = np.random.default_rng(0)  # jitter only; fixed so the figure is reproducible
+    for x, (ok, name, color) in enumerate(_OUTCOMES):
+        group = usable[usable["correct"] == ok]
+        if group.empty:
+            continue
+        s = group["lambda_sum"].to_numpy(dtype=float)
+        jitter = rng.uniform(-0.15, 0.15, s.size)
+        left.scatter(x + jitter, s, s=14, color=color, alpha=0.6)
+        left.hlines(np.median(s), x - 0.3, x + 0.3, color=color, linewidth=2.5)
+        d = group["ky_dimension"].to_numpy(dtype=float)
+        bound = group["ky_lower_bound"].to_numpy(dtype=bool)
+        jitter = rng.uniform(-0.15, 0.15, d.size)
+        right.scatter((x + jitter)[~bound], d[~bound], s=14, color=color, alpha=0.6)
+        right.scatter((x + jitter)[bound], d[bound], s=30, marker="^", facecolors="none", edgecolors=color,
+                      label="%s: %d of %d ≥ k" % (name, int(bound.sum()), d.size))
+    for a in (left, right):
+        a.set_xticks([0, 1])
+        a.set_xticklabels(["success (n=%d)" % int(usable["correct"].sum()),
+                           "failure (n=%d)" % int((~usable["correct"]).sum())])
+        a.set_xlim(-0.6, 1.6)
+        a.grid(True, axis="y", alpha=0.3)
+    left.axhline(0, color="0.5", linewidth=0.8)
+    left.set_ylabel(r"$\Sigma_{i \leq %d}\,\lambda_i$ per segment" % k)
+    right.axhline(k, color="0.5", linestyle="--", linewidth=0.8)
+    right.set_ylabel("D_KY (k = %d measured)" % k)
+    # D_KY ≤ k always: the legend goes in the empty band above k, never over points.
+    right.set_ylim(-0.2, k + max(0.9, 0.4 * k))
+    if right.get_legend_handles_labels()[0]:
+        right.legend(loc="upper center", fontsize=8, ncol=2, title="open ▲ at k: only D_KY ≥ k known",
+                     title_fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 ALL = (("displacement_trajectories", displacement_trajectories),
        ("lyapunov_distributions", lyapunov_distributions),
+       ("exponent_convergence", exponent_convergence),
+       ("spectrum_and_dimension", spectrum_and_dimension),
        ("roc_curves", roc_curves),
        ("decomposition", decomposition),
        ("accuracy_vs_restarts", accuracy_vs_restarts))

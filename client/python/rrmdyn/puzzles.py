@@ -13,6 +13,7 @@ A folder on the *server* (under rrmd --data_root) is sent by name with
 
 import json
 import os
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -20,11 +21,11 @@ _SUDOKU_CHARS = set("0123456789.")
 _MAZE_CHARS = set("# SGo\n")
 
 
-def _is_sudoku(s):
+def _is_sudoku(s: str) -> bool:
     return len(s) == 81 and set(s) <= _SUDOKU_CHARS
 
 
-def guess_kind(strings):
+def guess_kind(strings: List[str]) -> str:
     if all(_is_sudoku(s) for s in strings):
         return "sudoku"
     if all(set(s) <= _MAZE_CHARS for s in strings):
@@ -35,7 +36,71 @@ def guess_kind(strings):
                      % (bad[:100],))
 
 
-def read_dataset(path, limit=0):
+def read_sudoku_file(path: str) -> Tuple[List[str], Optional[List[str]], List[str]]:
+    """(puzzles, solutions or None, ids) of a Sudoku file: 81-character lines
+    ('.'/'0' blank), optionally ',solution'; or the upstream CSV
+    `source,question,answer,rating` (header skipped). ids as rrmctl's reader
+    (core/puzzle/puzzle_set.h) gives them: the CSV source, else "line N"
+    (client/contract.json)."""
+    puzzles, solutions, ids = [], [], []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#") or line.startswith("source,"):
+                continue
+            fields = [x.strip() for x in line.split(",")]
+            if len(fields) >= 3:
+                ids.append(fields[0] or "line %d" % number)
+                puzzles.append(fields[1])
+                solutions.append(fields[2])
+            else:
+                ids.append("line %d" % number)
+                puzzles.append(fields[0])
+                solutions.append(fields[1] if len(fields) > 1 else "")
+    if not any(solutions):
+        return puzzles, None, ids
+    if not all(solutions):
+        raise ValueError("%s: some lines have a solution and some not; expected all or none" % path)
+    return puzzles, solutions, ids
+
+
+def read_maze_file(path: str) -> Tuple[List[str], Optional[List[str]], List[str]]:
+    """(puzzles, solutions or None, ids) of a Maze file: n×n grids over '# SGo'
+    separated by empty lines; a grid with 'o' is the solution of the grid
+    before it. ids as rrmctl's reader: "line N", N the question grid's first line."""
+    grids: List[Tuple[int, str]] = []
+    current: List[str] = []
+    first = 0
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if line == "":  # a line of spaces is a grid row (as core/puzzle/puzzle_set.h)
+                if current:
+                    grids.append((first, "\n".join(current)))
+                    current = []
+            else:
+                if not current:
+                    first = number
+                current.append(line)
+    if current:
+        grids.append((first, "\n".join(current)))
+    puzzles: List[str] = []
+    solutions: List[str] = []
+    ids: List[str] = []
+    for number, g in grids:
+        if "o" in g and puzzles and len(solutions) < len(puzzles):
+            solutions.append(g)
+        else:
+            if solutions and len(solutions) < len(puzzles):
+                raise ValueError("%s: grid %d has no solution while others do" % (path, len(puzzles)))
+            puzzles.append(g)
+            ids.append("line %d" % number)
+    if solutions and len(solutions) != len(puzzles):
+        raise ValueError("%s: %d grids but %d solutions" % (path, len(puzzles), len(solutions)))
+    return puzzles, solutions or None, ids
+
+
+def read_dataset(path: str, limit: int = 0) -> Tuple[Any, Any, Any, List[str]]:
     """Reads an upstream puzzle-dataset folder: returns (inputs, labels, puzzle_identifiers, ids).
 
     `path` is a split folder (holding dataset.json) or a root whose test/ split
@@ -51,9 +116,11 @@ def read_dataset(path, limit=0):
     with open(meta_path) as f:
         meta = json.load(f)
     sets = meta.get("sets") or ["all"]
-    inputs, labels, identifiers = [], [], []
+    input_parts: List[Any] = []
+    label_parts: List[Any] = []
+    identifier_parts: List[Any] = []
     for name in sets:
-        def load(kind):
+        def load(kind: str) -> Any:
             file = os.path.join(folder, "%s__%s.npy" % (name, kind))
             if not os.path.exists(file):
                 raise ValueError("dataset %s: expected %s, found none" % (path, file))
@@ -65,12 +132,12 @@ def read_dataset(path, limit=0):
         # Example i belongs to puzzle p with puzzle_indices[p] <= i < puzzle_indices[p+1].
         owner = np.searchsorted(pidx, np.arange(len(x)), side="right") - 1
         owner = np.clip(owner, 0, len(pid) - 1)
-        inputs.append(x)
-        labels.append(y)
-        identifiers.append(pid[owner])
-    inputs = np.concatenate(inputs)
-    labels = np.concatenate(labels)
-    identifiers = np.concatenate(identifiers)
+        input_parts.append(x)
+        label_parts.append(y)
+        identifier_parts.append(pid[owner])
+    inputs = np.concatenate(input_parts)
+    labels = np.concatenate(label_parts)
+    identifiers = np.concatenate(identifier_parts)
     ignore = meta.get("ignore_label_id")
     if ignore is not None and ignore != -100:
         labels = np.where(labels == ignore, -100, labels)  # TokenPuzzle: -100 = not scored
@@ -80,8 +147,8 @@ def read_dataset(path, limit=0):
     return inputs, labels, identifiers, ids
 
 
-def build(pb, puzzles, kind=None, solutions=None, labels=None, ids=None, puzzle_identifiers=None,
-          dataset_path=None, limit=0):
+def build(pb: Any, puzzles: Any, kind: Optional[str] = None, solutions: Any = None, labels: Any = None,
+          ids: Any = None, puzzle_identifiers: Any = None, dataset_path: Any = None, limit: int = 0) -> Any:
     """Returns an rrm.v1.PuzzleInput for Client.submit (see the module docstring)."""
     out = pb.PuzzleInput()
     if dataset_path is not None:

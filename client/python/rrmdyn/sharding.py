@@ -13,167 +13,51 @@ equal a single server's apart from job_id, device and timing. A dataset on the
 servers (`dataset_path`) is cut by index range, which needs `limit`.
 
 The sharded job's id lists its parts, "TARGET/JOB_ID,TARGET/JOB_ID,...", so
-any client (rrmctl too) reopens it from the id alone.
+any client (rrmctl too) reopens it from the id alone. A ShardedJob holds its
+parts (Job objects) and offers the Job interface it can honour: there is no
+single stream index (records() takes no from_index) and no one server to
+analyse on but the first.
 """
 
-import collections
 import contextlib
+import os
 import queue
-import socket
 import threading
+from typing import IO, Any, Dict, Generator, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import errors
 from . import records as _records
-from .client import FINAL_STATES, Client, Job, submit_request, with_submit_signature
+from . import requests as _requests
+from .client import Client, Job
+from .datatypes import FINAL_STATES, JobState, JobStatus, ModelInfo, Provenance, Report
+from .progress import wait_until_finished
 from ._stubs import pb
+from .targets import Target, expand_targets, is_sharded_id, names_several, parse_sharded_id, sharded_id
 
-# A server of a --target value: the address connected to, and for "all:" entries
-# HOST, the name its TLS certificate carries ("" otherwise).
-Target = collections.namedtuple("Target", "address tls_name")
-
-
-def _invalid(details):
-    return errors.InvalidArgument(details, "INVALID_ARGUMENT")
+TargetSpec = Union[str, Sequence[Union[str, Target]]]
 
 
-def _split_host_port(address):
-    """"host:port" or "[v6]:port" -> (host, port); None without a port."""
-    colon = address.rfind(":")
-    if colon <= 0 or colon + 1 == len(address):
-        return None
-    host = address[:colon]
-    host = host[1:] if host.startswith("[") else host
-    host = host[:-1] if host.endswith("]") else host
-    return host, address[colon + 1:]
-
-
-def _resolve_all(entry):
-    split = _split_host_port(entry)
-    if split is None:
-        raise _invalid('target: expected all:HOST:PORT, found "all:%s"' % entry)
-    host, port = split
-    try:
-        found = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as error:
-        raise errors.NotFound("target all:%s: cannot resolve %s: %s" % (entry, host, error), "NOT_FOUND") from None
-    addresses = set()  # sorted and unique: the same order on every call
-    for family, _, _, _, sockaddr in found:
-        try:
-            text = socket.getnameinfo(sockaddr, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)[0]
-        except OSError:
-            continue
-        addresses.add("[%s]:%s" % (text, port) if family == socket.AF_INET6 else "%s:%s" % (text, port))
-    if not addresses:
-        raise errors.NotFound("target all:%s: no address found" % entry, "NOT_FOUND")
-    return [Target(address, host) for address in sorted(addresses)]
-
-
-def expand_targets(spec):
-    """The servers named by a --target value, as a list of Target: comma-separated
-    HOST:PORT entries; an entry "all:HOST:PORT" stands for every address HOST
-    resolves to (e.g. a Kubernetes headless Service), resolved now.
-    InvalidArgument for an empty entry or one without a port, NotFound for a
-    name that does not resolve."""
-    targets = []
-    for entry in spec.split(","):
-        entry = entry.strip()
-        if not entry:
-            raise _invalid('target: expected HOST:PORT entries, found an empty one in "%s"' % spec)
-        if entry.startswith("all:"):
-            targets.extend(_resolve_all(entry[len("all:"):]))
-        else:
-            targets.append(Target(entry, ""))
-    return targets
-
-
-def is_sharded_id(job_id):
-    """Whether `job_id` names a sharded job ("TARGET/JOB_ID,...") rather than a job of one server."""
-    return "/" in job_id
-
-
-def parse_sharded_id(job_id):
-    """"TARGET/JOB_ID,..." -> [(target, job_id), ...]; InvalidArgument when malformed."""
-    parts = []
-    for entry in job_id.split(","):
-        slash = entry.rfind("/")
-        if slash <= 0 or slash + 1 == len(entry):
-            raise _invalid("job: expected TARGET/JOB_ID entries joined by ',', found \"%s\" in \"%s\""
-                           % (entry, job_id))
-        parts.append((entry[:slash], entry[slash + 1:]))
-    return parts
-
-
-def _blocks(n, parts):
-    """Blocks [begin, end) of n items over `parts` parts, sizes differing by at most one."""
-    count = min(parts, n)
-    return [(n * i // count, n * (i + 1) // count) for i in range(count)]
-
-
-def split_puzzles(puzzle_input, parts):
-    """An rrm.v1.PuzzleInput cut into at most `parts` contiguous non-empty
-    blocks (fewer when there are fewer puzzles), each with its
-    first_example_index; optional per-puzzle fields are cut alongside."""
-    if parts < 1:
-        raise _invalid("parts: expected >= 1, found %d" % parts)
-    first = puzzle_input.first_example_index
-    source = puzzle_input.WhichOneof("source")
-    split = []
-    if source == "tokens":
-        puzzles = puzzle_input.tokens.puzzles
-        for begin, end in _blocks(len(puzzles), parts):
-            part = pb.PuzzleInput(first_example_index=first + begin)
-            part.tokens.puzzles.extend(puzzles[begin:end])
-            split.append(part)
-    elif source in ("sudoku", "maze"):
-        text = getattr(puzzle_input, source)
-        n = len(text.puzzles)
-        for name in ("solutions", "ids"):
-            found = len(getattr(text, name))
-            if found not in (0, n):
-                raise _invalid("puzzles.%s.%s: expected none or one per puzzle (%d), found %d"
-                               % (source, name, n, found))
-        for begin, end in _blocks(n, parts):
-            part = pb.PuzzleInput(first_example_index=first + begin)
-            block = getattr(part, source)
-            block.SetInParent()
-            for name in ("puzzles", "solutions", "ids"):
-                getattr(block, name).extend(getattr(text, name)[begin:end])  # absent ones stay absent
-            split.append(part)
-    elif source == "dataset_path":
-        limit = puzzle_input.limit
-        if limit <= 0 and parts > 1:
-            raise _invalid("puzzles.limit: a dataset on the servers is split over %d servers by index range, which "
-                           "needs the number of examples to measure; expected > 0, found %d" % (parts, limit))
-        for begin, end in _blocks(limit if limit > 0 else 1, parts):
-            split.append(pb.PuzzleInput(dataset_path=puzzle_input.dataset_path, first_example_index=first + begin,
-                                        limit=end - begin if limit > 0 else 0))
-    else:
-        raise _invalid("puzzles: expected one of tokens, sudoku, maze or dataset_path, found none")
-    if not split:
-        raise _invalid("puzzles: expected at least one puzzle, found 0")
-    return split
-
-
-def combined_state(states):
-    """The state of a study from its parts' states (JOB_STATE_* names)."""
-    if all(s in FINAL_STATES for s in states):
-        for s in ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
-            if s in states:
+def combined_state(states: Sequence[Union[JobState, str]]) -> JobState:
+    """The state of a study from its parts' states."""
+    parsed = [JobState.parse(s) for s in states]
+    if all(s in FINAL_STATES for s in parsed):
+        for s in (JobState.FAILED, JobState.CANCELLED):
+            if s in parsed:
                 return s
-        return "JOB_STATE_SUCCEEDED"
-    if "JOB_STATE_RUNNING" in states or "JOB_STATE_SUCCEEDED" in states:
-        return "JOB_STATE_RUNNING"
-    return "JOB_STATE_QUEUED"
+        return JobState.SUCCEEDED
+    if JobState.RUNNING in parsed or JobState.SUCCEEDED in parsed:
+        return JobState.RUNNING
+    return JobState.QUEUED
 
 
-def sum_jobs(job_id, jobs):
+def sum_jobs(job_id: str, jobs: Sequence[Any]) -> Any:
     """rrm.v1.Job messages of the parts summed into one (as rrmctl): counts and
     compute time added, the combined state, the earliest start, the last finish,
-    the parts' errors joined; model, options, owner, ... from the first part."""
+    the parts' errors joined; model, options, owner, provenance from the first part."""
     total = pb.Job()
     total.CopyFrom(jobs[0])
     total.job_id = job_id
-    total.state = pb.JobState.Value(combined_state([pb.JobState.Name(j.state) for j in jobs]))
+    total.state = combined_state([pb.JobState.Name(j.state) for j in jobs]).proto
     del total.errors[:]
     total.examples = sum(j.examples for j in jobs)
     total.total_records = sum(j.total_records for j in jobs)
@@ -182,7 +66,7 @@ def sum_jobs(job_id, jobs):
     total.compute_seconds = sum(j.compute_seconds for j in jobs)
     started = [j.started_unix for j in jobs if j.started_unix > 0]
     total.started_unix = min(started) if started else 0
-    final = pb.JobState.Name(total.state) in FINAL_STATES
+    final = JobState.parse(total.state).finished
     total.finished_unix = max(j.finished_unix for j in jobs) if final else 0
     total.error = "; ".join("%s: %s" % (j.job_id, j.error) for j in jobs if j.error)
     for j in jobs:
@@ -190,8 +74,8 @@ def sum_jobs(job_id, jobs):
     return total
 
 
-def _on_server(error, where):
-    """`error` (an RrmError) with "server WHERE: " in front of its message."""
+def _on_server(error: errors.RrmError, where: str) -> errors.RrmError:
+    """`error` with "server WHERE: " in front of its message."""
     return type(error)("server %s: %s" % (where, error.details), error.code)
 
 
@@ -204,33 +88,38 @@ class ShardedClient:
     checked against NAME's certificate).
     """
 
-    def __init__(self, targets, token=None, tls=None, timeout=60.0, retry_seconds=60.0):
+    def __init__(self, targets: TargetSpec, token: Optional[str] = None, tls: Any = None, timeout: float = 60.0,
+                 retry_seconds: float = 60.0) -> None:
         if isinstance(targets, str):
-            targets = expand_targets(targets)
+            expanded = expand_targets(targets)
         else:
-            targets = [t for entry in targets
-                       for t in ([entry] if isinstance(entry, Target) else expand_targets(entry))]
-        self.targets = targets
-        self._settings = dict(token=token, tls=tls, timeout=timeout, retry_seconds=retry_seconds)
-        self._clients = {}  # address -> Client
-        self.clients = [self._client(t.address, t.tls_name) for t in targets]
+            expanded = [t for entry in targets
+                        for t in ([entry] if isinstance(entry, Target) else expand_targets(entry))]
+        self.targets = expanded
+        self.retry_seconds = retry_seconds
+        self._settings: Dict[str, Any] = dict(token=token, tls=tls, timeout=timeout, retry_seconds=retry_seconds)
+        self._clients: Dict[str, Client] = {}  # address -> Client
+        self.clients = [self._client(t.address, t.tls_name) for t in expanded]
 
-    def _client(self, address, tls_name=""):
+    def __repr__(self) -> str:
+        return "ShardedClient(%r)" % [t.address for t in self.targets]
+
+    def _client(self, address: str, tls_name: str = "") -> Client:
         if address not in self._clients:
             self._clients[address] = Client(address, tls_server_name=tls_name or None, **self._settings)
         return self._clients[address]
 
-    def close(self):
+    def close(self) -> None:
         for client in self._clients.values():
             client.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "ShardedClient":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _each(self, call):
+    def _each(self, call: Any) -> Dict[str, Any]:
         """{address: call(client)} over every server; the first failure is raised naming its server."""
         out = {}
         for client in self.clients:
@@ -240,42 +129,42 @@ class ShardedClient:
                 raise _on_server(error, client.target) from None
         return out
 
-    def health(self):
+    def health(self) -> Dict[str, str]:
         """{address: "SERVING"}; raises on the first server that does not serve."""
-        def check(client):
+        def check(client: Client) -> str:
             name = client.health()
             if name != "SERVING":
-                raise errors.Unavailable("health: expected SERVING, found %s" % name, "UNAVAILABLE")
+                raise errors.Unavailable("health: expected SERVING, found %s" % name)
             return name
         return self._each(check)
 
-    def models(self):
-        """{address: [model dicts]}."""
+    def models(self) -> Dict[str, List[ModelInfo]]:
+        """{address: [ModelInfo]}."""
         return self._each(lambda client: client.models())
 
-    def load_model(self, *args, **kwargs):
-        """Client.load_model on every server; {address: ModelInfo dict}."""
+    def load_model(self, *args: Any, **kwargs: Any) -> Dict[str, ModelInfo]:
+        """Client.load_model on every server; {address: ModelInfo}."""
         return self._each(lambda client: client.load_model(*args, **kwargs))
 
-    def unload_model(self, name):
+    def unload_model(self, name: str) -> None:
         self._each(lambda client: client.unload_model(name))
 
-    def jobs(self, state=None):
-        """{address: [status dicts]}."""
+    def jobs(self, state: Union[JobState, str, None] = None) -> Dict[str, List[JobStatus]]:
+        """{address: [JobStatus]}."""
         return self._each(lambda client: client.jobs(state))
 
-    @with_submit_signature
-    def submit(self, model, puzzles=None, **options):
+    @_requests.with_submit_signature
+    def submit(self, model: str, puzzles: Any = None, **options: Any) -> "ShardedJob":
         """Client.submit over every server: the puzzles cut into one contiguous
         block per server; returns the ShardedJob. An idempotency_key KEY is sent
         to part i of n as "KEY#i/n", so a retried submit returns the same jobs.
         When a part's submit fails, the parts already submitted are cancelled
         and the error is raised naming the server and "(part i of n)"."""
-        request = submit_request(model, puzzles, **options)
+        request = _requests.submit_request(model, puzzles, **options)
         if not self.targets:
-            raise _invalid("target: expected at least one server, found none")
-        blocks = split_puzzles(request.puzzles, len(self.targets))
-        jobs = []
+            raise errors.InvalidArgument("target: expected at least one server, found none")
+        blocks = _requests.split_puzzles(request.puzzles, len(self.targets))
+        jobs: List[Job] = []
         for i, block in enumerate(blocks):
             part = pb.SubmitJobRequest()
             part.CopyFrom(request)
@@ -294,14 +183,15 @@ class ShardedClient:
                                                                 len(blocks))) from None
         return ShardedJob(jobs, client=self)
 
-    def job(self, job_id):
+    def job(self, job_id: str) -> Union["ShardedJob", Job]:
         """The ShardedJob with this id ("TARGET/JOB_ID,..."; its servers need not
         be this client's targets). A plain job id works with one target only.
         NotFound (naming the server) if a part is unknown."""
         if not is_sharded_id(job_id):
             if len(self.clients) != 1:
-                raise _invalid("job: a job id names a job of one server; with %d servers, give the sharded job's id "
-                               "(TARGET/JOB,...), found \"%s\"" % (len(self.clients), job_id))
+                raise errors.InvalidArgument(
+                    "job: a job id names a job of one server; with %d servers, give the sharded job's id "
+                    "(TARGET/JOB,...), found \"%s\"" % (len(self.clients), job_id))
             return self.clients[0].job(job_id)
         tls_names = {t.address: t.tls_name for t in self.targets}
         job = ShardedJob([Job(self._client(address, tls_names.get(address, "")), part_id)
@@ -310,22 +200,30 @@ class ShardedClient:
         return job
 
 
-class ShardedJob(Job):
-    """A study spread over several servers, with the Job interface: status()
-    sums the parts, records() merges their streams, report() analyses the
-    merged records. `jobs` are the parts (Job objects, one per server)."""
+class ShardedJob:
+    """A study spread over several servers, with the Job interface it can
+    honour: status() sums the parts, records() merges their streams, report()
+    analyses the merged records. `jobs` are the parts (Job objects, one per server)."""
 
-    def __init__(self, jobs, client=None):
-        super().__init__(client, ",".join("%s/%s" % (j.client.target, j.job_id) for j in jobs))
+    def __init__(self, jobs: Sequence[Job], client: Optional[ShardedClient] = None) -> None:
         self.jobs = list(jobs)
+        self.client = client
+        self.job_id = sharded_id([(j.client.target, j.job_id) for j in self.jobs])
+        self.total_records: Optional[int] = None
         if all(j.total_records is not None for j in self.jobs):
-            self.total_records = sum(j.total_records for j in self.jobs)
+            self.total_records = sum(j.total_records or 0 for j in self.jobs)
         self.existing = all(j.existing for j in self.jobs)
+        self._records: Optional[List[Dict[str, Any]]] = None
+        self._provenance: Optional[Provenance] = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "ShardedJob(%r)" % self.job_id
 
-    def _part_messages(self):
+    @property
+    def retry_seconds(self) -> float:
+        return self.client.retry_seconds if self.client is not None else self.jobs[0].client.retry_seconds
+
+    def _part_messages(self) -> List[Any]:
         out = []
         for job in self.jobs:
             try:
@@ -334,21 +232,32 @@ class ShardedJob(Job):
                 raise _on_server(error, job.client.target) from None
         return out
 
-    def _get(self):
-        return sum_jobs(self.job_id, self._part_messages())
+    def status(self) -> JobStatus:
+        """The parts' statuses summed (sum_jobs)."""
+        return self.status_and_parts()[0]
 
-    def parts(self):
-        """Every part's status dict, in part order."""
+    def parts(self) -> List[JobStatus]:
+        """Every part's status, in part order."""
         return self.status_and_parts()[1]
 
-    def status_and_parts(self):
+    def status_and_parts(self) -> Tuple[JobStatus, List[JobStatus]]:
         """(status(), parts()) from one GetJob per part."""
         messages = self._part_messages()
-        status = _records.job_to_dict(sum_jobs(self.job_id, messages))
-        self.total_records = int(status.get("total_records", 0))
-        return status, [_records.job_to_dict(m) for m in messages]
+        status = JobStatus.from_message(sum_jobs(self.job_id, messages))
+        self.total_records = status.total_records
+        self._provenance = status.provenance
+        return status, [JobStatus.from_message(m) for m in messages]
 
-    def cancel(self):
+    @property
+    def provenance(self) -> Provenance:
+        """The first part's provenance (every part measures with the same
+        model and options), under this sharded job's id."""
+        if self._provenance is None:
+            self.status()
+        assert self._provenance is not None
+        return self._provenance
+
+    def cancel(self) -> JobStatus:
         """Cancels every part (raises on the first that refuses); returns the summed status."""
         for job in self.jobs:
             try:
@@ -357,7 +266,10 @@ class ShardedJob(Job):
                 raise _on_server(error, job.client.target) from None
         return self.status()
 
-    def records(self, from_index=0, retry_seconds=None):
+    def done(self) -> bool:
+        return self.status().finished
+
+    def records(self, from_index: int = 0, retry_seconds: Optional[float] = None) -> Iterator[Dict[str, Any]]:
         """Every part's records (dicts), merged as they arrive, each exactly
         once, until every part's job has ended; each part's stream reconnects
         as Job.records() does. No from_index: the merge has no single stream
@@ -369,13 +281,13 @@ class ShardedJob(Job):
             for message in merged:
                 yield _records.record_to_dict(message)
 
-    def _merged(self, retry_seconds=None):
+    def _merged(self, retry_seconds: Optional[float] = None) -> Generator[Any, None, None]:
         """The parts' record messages, merged (one thread per part). The first
         error (naming its server) is raised once every part has stopped."""
-        arrived = queue.Queue()
+        arrived: "queue.Queue[Tuple[Job, Any, Optional[BaseException]]]" = queue.Queue()
         stop = threading.Event()
 
-        def pump(job):
+        def pump(job: Job) -> None:
             try:
                 for message in job._stream(0, retry_seconds, stop):
                     arrived.put((job, message, None))
@@ -407,30 +319,65 @@ class ShardedJob(Job):
             for t in threads:
                 t.join(timeout=10)
 
-    def report(self, **parameters):
+    def all_records(self, refresh: bool = False) -> List[Dict[str, Any]]:
+        """Every record of every part (merged) as a list of dicts (cached once read)."""
+        if self._records is None or refresh:
+            self._records = list(self.records())
+        return self._records
+
+    def wait(self, progress: bool = True, poll_seconds: float = 0.5, timeout: Optional[float] = None,
+             file: Optional[IO[str]] = None) -> JobStatus:
+        """As Job.wait, over the summed status."""
+        return wait_until_finished(self.job_id, self.status, progress=progress, poll_seconds=poll_seconds,
+                                   timeout=timeout, retry_seconds=self.retry_seconds, file=file)
+
+    def to_pandas(self, per_segment: bool = False, records: Optional[Sequence[Dict[str, Any]]] = None) -> Any:
+        """As Job.to_pandas, over the merged records."""
+        return _records.to_dataframe(self.all_records() if records is None else records, per_segment=per_segment)
+
+    def to_xarray(self) -> Any:
+        """The merged records as an xarray Dataset (record x segment x exponent) with
+        the provenance as attributes (rrmdyn.xarray_export; python3-xarray)."""
+        from .xarray_export import to_xarray
+        return to_xarray(self.all_records(), self.provenance)
+
+    def write_jsonl(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """As Job.write_jsonl, over the merged records."""
+        _records.write_jsonl(self.all_records(), path, provenance=self.provenance)
+
+    def write_csv(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """As Job.write_csv, over the merged records."""
+        _records.write_csv(self.all_records(), path, provenance=self.provenance)
+
+    def report(self, **parameters: Any) -> Report:
         """The SPEC §5 analysis of the merged records, computed by the first
         part's server (AnalyzeRecords), so the numbers are those of one server
         measuring the whole study; the same dict as Job.report(), with this
         job's id and summed state. FailedPrecondition until the job finished."""
         status = self.status()
-        if status["state"] not in FINAL_STATES:
+        if not status.finished:
             raise errors.FailedPrecondition(
-                "job %s: expected a finished job to analyse, found %s (%s of %s records stored)"
-                % (self.job_id, status["state"], status["records_stored"], status["total_records"]),
-                "FAILED_PRECONDITION")
+                "job %s: expected a finished job to analyse, found %s (%d of %d records stored)"
+                % (self.job_id, status.state, status.records_stored, status.total_records))
         records = list(self._merged())
         report = self.jobs[0].client.analyze_records(records, **parameters)
         report["job_id"] = self.job_id
-        report["job_state"] = status["state"]
+        report["job_state"] = status.state
         return report
 
 
-def connect(target="127.0.0.1:50051", **kwargs):
+def connect(target: TargetSpec = "127.0.0.1:50051", **kwargs: Any) -> Union[Client, ShardedClient]:
     """A Client for one server ("HOST:PORT"), a ShardedClient for a spec
     naming several ("a:1,b:2", any "all:NAME:PORT" entry, or a list)."""
-    if not isinstance(target, str):
-        return ShardedClient(target, **kwargs)
-    entries = [e.strip() for e in target.split(",")]
-    if len(entries) > 1 or entries[0].startswith("all:"):
+    if not isinstance(target, str) or names_several(target):
         return ShardedClient(target, **kwargs)
     return Client(target, **kwargs)
+
+
+def open_job(job_id: str, target: str = "127.0.0.1:50051", **kwargs: Any) -> Union[Job, ShardedJob]:
+    """Any job id: a sharded job's ("TARGET/JOB,...", its servers named in the
+    id) or a job of the one server `target`. kwargs: as Client."""
+    if is_sharded_id(job_id):
+        return ShardedClient([], **kwargs).job(job_id)
+    return Client(target, **kwargs).job(job_id)
+
