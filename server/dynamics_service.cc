@@ -220,7 +220,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 DynamicsService::DynamicsService(JobManager* jobs, const Authenticator* auth, Metrics* metrics)
     : jobs_(jobs), auth_(auth), metrics_(metrics) {}
 
-absl::StatusOr<std::string> DynamicsService::Authenticate(grpc::CallbackServerContext* context) const {
+absl::StatusOr<Caller> DynamicsService::Authenticate(grpc::CallbackServerContext* context) const {
   std::optional<std::string> authorization;
   const auto& metadata = context->client_metadata();
   if (auto it = metadata.find("authorization"); it != metadata.end()) {
@@ -238,9 +238,9 @@ template <typename Fn>
 grpc::ServerUnaryReactor* DynamicsService::UnaryOffThread(grpc::CallbackServerContext* context, const char* method,
                                                           Fn&& fn) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::string> owner = Authenticate(context);
-  std::thread([this, reactor, method, owner = std::move(owner), fn = std::forward<Fn>(fn)]() mutable {
-    reactor->Finish(Counted(metrics_, method, owner.ok() ? fn(*owner) : owner.status()));
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  std::thread([this, reactor, method, caller = std::move(caller), fn = std::forward<Fn>(fn)]() mutable {
+    reactor->Finish(Counted(metrics_, method, caller.ok() ? fn(*caller) : caller.status()));
   }).detach();
   return reactor;
 }
@@ -248,8 +248,8 @@ grpc::ServerUnaryReactor* DynamicsService::UnaryOffThread(grpc::CallbackServerCo
 template <typename Fn>
 grpc::ServerUnaryReactor* DynamicsService::Unary(grpc::CallbackServerContext* context, const char* method, Fn&& fn) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::string> owner = Authenticate(context);
-  const absl::Status status = owner.ok() ? fn(*owner) : owner.status();
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  const absl::Status status = caller.ok() ? fn(*caller) : caller.status();
   reactor->Finish(Counted(metrics_, method, status));
   return reactor;
 }
@@ -257,7 +257,7 @@ grpc::ServerUnaryReactor* DynamicsService::Unary(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* DynamicsService::ListModels(grpc::CallbackServerContext* context,
                                                       const v1::ListModelsRequest* request,
                                                       v1::ListModelsResponse* response) {
-  return Unary(context, "ListModels", [&](const std::string&) {
+  return Unary(context, "ListModels", [&](const Caller&) {
     for (v1::ModelInfo& info : jobs_->ListModels()) *response->add_models() = std::move(info);
     return absl::OkStatus();
   });
@@ -265,7 +265,7 @@ grpc::ServerUnaryReactor* DynamicsService::ListModels(grpc::CallbackServerContex
 
 grpc::ServerUnaryReactor* DynamicsService::LoadModel(grpc::CallbackServerContext* context,
                                                      const v1::LoadModelRequest* request, v1::ModelInfo* response) {
-  return Unary(context, "LoadModel", [&](const std::string&) {
+  return Unary(context, "LoadModel", [&](const Caller&) {
     absl::StatusOr<v1::ModelInfo> info = jobs_->LoadModel(*request);
     if (info.ok()) *response = *std::move(info);
     return info.status();
@@ -275,14 +275,14 @@ grpc::ServerUnaryReactor* DynamicsService::LoadModel(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* DynamicsService::UnloadModel(grpc::CallbackServerContext* context,
                                                        const v1::UnloadModelRequest* request,
                                                        v1::UnloadModelResponse* response) {
-  return Unary(context, "UnloadModel", [&](const std::string&) { return jobs_->UnloadModel(request->name()); });
+  return Unary(context, "UnloadModel", [&](const Caller&) { return jobs_->UnloadModel(request->name()); });
 }
 
 grpc::ServerUnaryReactor* DynamicsService::SubmitJob(grpc::CallbackServerContext* context,
                                                      const v1::SubmitJobRequest* request,
                                                      v1::SubmitJobResponse* response) {
-  return Unary(context, "SubmitJob", [&](const std::string& owner) {
-    absl::StatusOr<v1::SubmitJobResponse> submitted = jobs_->Submit(*request, owner);
+  return Unary(context, "SubmitJob", [&](const Caller& caller) {
+    absl::StatusOr<v1::SubmitJobResponse> submitted = jobs_->Submit(*request, caller);
     if (submitted.ok()) *response = *std::move(submitted);
     return submitted.status();
   });
@@ -290,8 +290,8 @@ grpc::ServerUnaryReactor* DynamicsService::SubmitJob(grpc::CallbackServerContext
 
 grpc::ServerUnaryReactor* DynamicsService::GetJob(grpc::CallbackServerContext* context,
                                                   const v1::GetJobRequest* request, v1::Job* response) {
-  return Unary(context, "GetJob", [&](const std::string&) {
-    absl::StatusOr<v1::Job> job = jobs_->Get(request->job_id());
+  return Unary(context, "GetJob", [&](const Caller& caller) {
+    absl::StatusOr<v1::Job> job = jobs_->Get(request->job_id(), caller);
     if (job.ok()) *response = *std::move(job);
     return job.status();
   });
@@ -300,16 +300,16 @@ grpc::ServerUnaryReactor* DynamicsService::GetJob(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* DynamicsService::ListJobs(grpc::CallbackServerContext* context,
                                                     const v1::ListJobsRequest* request,
                                                     v1::ListJobsResponse* response) {
-  return Unary(context, "ListJobs", [&](const std::string&) {
-    for (v1::Job& job : jobs_->List(request->state())) *response->add_jobs() = std::move(job);
+  return Unary(context, "ListJobs", [&](const Caller& caller) {
+    for (v1::Job& job : jobs_->List(request->state(), caller)) *response->add_jobs() = std::move(job);
     return absl::OkStatus();
   });
 }
 
 grpc::ServerUnaryReactor* DynamicsService::CancelJob(grpc::CallbackServerContext* context,
                                                      const v1::CancelJobRequest* request, v1::Job* response) {
-  return Unary(context, "CancelJob", [&](const std::string&) {
-    absl::StatusOr<v1::Job> job = jobs_->Cancel(request->job_id());
+  return Unary(context, "CancelJob", [&](const Caller& caller) {
+    absl::StatusOr<v1::Job> job = jobs_->Cancel(request->job_id(), caller);
     if (job.ok()) *response = *std::move(job);
     return job.status();
   });
@@ -317,10 +317,10 @@ grpc::ServerUnaryReactor* DynamicsService::CancelJob(grpc::CallbackServerContext
 
 grpc::ServerUnaryReactor* DynamicsService::Analyze(grpc::CallbackServerContext* context,
                                                    const v1::AnalyzeRequest* request, v1::AnalyzeResponse* response) {
-  return UnaryOffThread(context, "Analyze", [this, request, response](const std::string&) -> absl::Status {
+  return UnaryOffThread(context, "Analyze", [this, request, response](const Caller& caller) -> absl::Status {
     // The job's state before its records: a job that finishes in between is
     // analysed as stored and reported as incomplete, never the other way round.
-    absl::StatusOr<v1::Job> job = jobs_->Get(request->job_id());
+    absl::StatusOr<v1::Job> job = jobs_->Get(request->job_id(), caller);
     if (!job.ok()) return job.status();
     absl::StatusOr<analysis::AnalysisParameters> parameters = AnalysisParametersFromProto(request->parameters());
     if (!parameters.ok()) return parameters.status();
@@ -356,11 +356,14 @@ grpc::ServerReadReactor<v1::AnalyzeRecordsRequest>* DynamicsService::AnalyzeReco
 
 grpc::ServerWriteReactor<v1::ExampleRecord>* DynamicsService::StreamRecords(grpc::CallbackServerContext* context,
                                                                            const v1::StreamRecordsRequest* request) {
-  absl::Status status = Authenticate(context).status();
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  absl::Status status = caller.status();
   if (status.ok() && request->from_index() < 0) {
     status = absl::InvalidArgumentError(
         absl::StrCat("from_index: expected a stream index >= 0, found ", request->from_index()));
   }
+  // Visible to this caller (the owner check), and stored.
+  if (status.ok()) status = jobs_->Get(request->job_id(), *caller).status();
   if (status.ok()) status = jobs_->store()->State(request->job_id()).status();
   if (!status.ok()) {
     return new FailedStream(Counted(metrics_, "StreamRecords", status));

@@ -50,7 +50,14 @@ class DynamicsService final : public v1::Dynamics::CallbackService {
                                                                      v1::AnalyzeResponse* response) override;
 
  private:
-  absl::StatusOr<std::string> Authenticate(grpc::CallbackServerContext* context) const;
+  // The one authentication path (issue #18 "Tenants"): every RPC of the
+  // service calls it first, through Unary / UnaryOffThread or directly in the
+  // two streaming methods, and the Caller it returns is the only way to reach
+  // a job (JobManager's job methods take one). Health and reflection are
+  // other services and stay open. tests/server/rrmd_tenants_test.cc calls
+  // every method of the service descriptor without a token, so a new RPC
+  // that forgets this fails it.
+  absl::StatusOr<Caller> Authenticate(grpc::CallbackServerContext* context) const;
   template <typename Fn>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const char* method, Fn&& fn);
   template <typename Fn>

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <random>
 
 #include "absl/strings/match.h"
@@ -177,6 +178,7 @@ absl::Status JobManager::Recover() {
     info.set_owner(spec.owner());
     info.set_idempotency_key(spec.request().idempotency_key());
     info.set_submitted_unix(spec.submitted_unix());
+    if (spec.has_provenance()) *info.mutable_provenance() = spec.provenance();
     info.set_examples(spec.puzzles().puzzle_identifiers_size());
     info.set_restarts(spec.restarts());
     info.set_total_records(info.examples() * spec.restarts());
@@ -417,7 +419,16 @@ absl::Status JobManager::ValidateOptions(const v1::JobOptions& o, const puzzle::
 }
 
 absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequest& request,
-                                                         const std::string& owner) {
+                                                         const Caller& caller) {
+  // Per-role priority ceiling (issue #18 "Tenants"): on a shared box a user
+  // may lower their own jobs' priority but not jump everyone else's queue.
+  if (request.options().priority() > caller.max_priority()) {
+    return absl::PermissionDeniedError(absl::StrCat("options.priority: expected at most ", caller.max_priority(),
+                                                    " for role ", RoleName(caller.role()), " (",
+                                                    caller.max_priority_flag(), "), found ",
+                                                    request.options().priority()));
+  }
+  const std::string& owner = caller.name();
   absl::MutexLock submit_lock(&submit_mu_);
   if (!request.idempotency_key().empty()) {
     absl::MutexLock lock(&mu_);
@@ -438,7 +449,8 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   }
   if (request.model().empty()) return absl::InvalidArgumentError("model: expected a model name, found none");
   std::shared_ptr<const model::RecurrentModel> model = registry_->FindAny(request.model());
-  if (model == nullptr) {
+  const std::optional<v1::ModelInfo> model_info = registry_->Info(request.model());
+  if (model == nullptr || !model_info.has_value()) {
     return absl::NotFoundError(absl::StrCat("model: expected a loaded model (", absl::StrJoin(registry_->Names(), ", "),
                                             "), found '", request.model(), "'"));
   }
@@ -494,6 +506,8 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   spec.set_restarts(std::max(1, request.options().restarts().count()));
   spec.set_batch_size(request.options().batch_size() > 0 ? request.options().batch_size()
                                                          : limits_.default_batch_size);
+  // The model as loaded now travels with the job and every export (issue #14).
+  *spec.mutable_provenance() = ProvenanceOf(*model_info);
   RRM_RETURN_IF_ERROR(store_->Create(spec));
 
   absl::MutexLock lock(&mu_);
@@ -509,6 +523,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   *info.mutable_options() = request.options();
   info.set_owner(owner);
   info.set_idempotency_key(request.idempotency_key());
+  *info.mutable_provenance() = spec.provenance();
   job.options = options;
   job.batch_size = spec.batch_size();
   job.puzzles = std::make_shared<const puzzle::PuzzleSet>(std::move(puzzles));
@@ -554,32 +569,41 @@ void JobManager::Enqueue(const std::string& job_id, JobEntry& job,
   if (metrics_ != nullptr) metrics_->SetQueueDepth(static_cast<double>(scheduler_->depth()));
 }
 
-absl::StatusOr<v1::Job> JobManager::Get(const std::string& job_id) const {
-  absl::MutexLock lock(&mu_);
+absl::Status JobManager::CheckAccess(const std::string& job_id, const Caller& caller) const {
   auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job_id: no job '", job_id, "'"));
-  return it->second.info;
+  // Someone else's job answers exactly as an unknown id (issue #18 "Tenants").
+  if (it == jobs_.end() || !caller.MayAccess(it->second.info.owner())) {
+    return absl::NotFoundError(absl::StrCat("job_id: no job '", job_id, "'"));
+  }
+  return absl::OkStatus();
 }
 
-std::vector<v1::Job> JobManager::List(v1::JobState state) const {
+absl::StatusOr<v1::Job> JobManager::Get(const std::string& job_id, const Caller& caller) const {
+  absl::MutexLock lock(&mu_);
+  RRM_RETURN_IF_ERROR(CheckAccess(job_id, caller));
+  return jobs_.at(job_id).info;
+}
+
+std::vector<v1::Job> JobManager::List(v1::JobState state, const Caller& caller) const {
   absl::MutexLock lock(&mu_);
   std::vector<v1::Job> result;
   for (const auto& [id, job] : jobs_) {
+    if (!caller.MayAccess(job.info.owner())) continue;
     if (state == v1::JOB_STATE_UNSPECIFIED || job.info.state() == state) result.push_back(job.info);
   }
   return result;
 }
 
-absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id) {
+absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id, const Caller& caller) {
   absl::MutexLock lock(&mu_);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("job_id: no job '", job_id, "'"));
-  if (Finished(it->second.info.state())) {
+  RRM_RETURN_IF_ERROR(CheckAccess(job_id, caller));
+  JobEntry& job = jobs_.at(job_id);
+  if (Finished(job.info.state())) {
     return absl::FailedPreconditionError(absl::StrCat("job_id: job '", job_id, "' already finished as ",
-                                                      StateName(it->second.info.state())));
+                                                      StateName(job.info.state())));
   }
-  FinishJob(job_id, it->second, v1::JOB_STATE_CANCELLED, "cancelled by CancelJob");
-  return it->second.info;
+  FinishJob(job_id, job, v1::JOB_STATE_CANCELLED, "cancelled by CancelJob");
+  return job.info;
 }
 
 std::optional<Assignment> JobManager::Next(const DeviceSlot& worker, absl::Duration timeout) {
@@ -719,6 +743,7 @@ void JobManager::StoreRecords(const std::string& job_id, const std::vector<measu
   for (const measure::ExampleRecord& r : records) {
     protos.push_back(RecordToProto(r));
     protos.back().set_job_id(job_id);
+    protos.back().set_model(model);  // SPEC §5 populations: which model produced it
   }
   // Durable first (the store fdatasync's), then visible to GetJob and streams.
   absl::StatusOr<JobStore::AppendResult> appended = store_->Append(job_id, protos);

@@ -45,6 +45,7 @@
 #include "absl/time/time.h"
 #include "core/puzzle/puzzle_set.h"
 #include "rrm/v1/dynamics.pb.h"
+#include "server/auth.h"
 #include "server/device_worker.h"
 #include "server/job_store.h"
 #include "server/metrics.h"
@@ -90,13 +91,20 @@ class JobManager : public WorkSource {
   std::vector<v1::ModelInfo> ListModels() const;
 
   // --- jobs ---
+  // Every job method acts for an authenticated Caller (server/auth.h): a
+  // job is owned by the caller that submitted it, and a job the caller may
+  // not access (Caller::MayAccess) is NOT_FOUND with the message of an
+  // unknown id, so its existence is not leaked (issue #18 "Tenants").
+  //
   // Validates everything before any work; INVALID_ARGUMENT / NOT_FOUND /
-  // PERMISSION_DENIED / RESOURCE_EXHAUSTED naming field, expected and found.
-  absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request, const std::string& owner);
-  absl::StatusOr<v1::Job> Get(const std::string& job_id) const;
-  std::vector<v1::Job> List(v1::JobState state) const;
+  // PERMISSION_DENIED (a priority above the caller's ceiling) /
+  // RESOURCE_EXHAUSTED naming field, expected and found.
+  absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request, const Caller& caller);
+  absl::StatusOr<v1::Job> Get(const std::string& job_id, const Caller& caller) const;
+  // The caller's own jobs (an admin's: everyone's).
+  std::vector<v1::Job> List(v1::JobState state, const Caller& caller) const;
   // FAILED_PRECONDITION for a job already finished (its state is unchanged).
-  absl::StatusOr<v1::Job> Cancel(const std::string& job_id);
+  absl::StatusOr<v1::Job> Cancel(const std::string& job_id, const Caller& caller);
 
   JobStore* store() const { return store_; }
 
@@ -120,6 +128,9 @@ class JobManager : public WorkSource {
     absl::Time back_at;        // when a worker out of rotation takes work again
   };
 
+  // OK if job `job_id` exists and `caller` may access it, else NOT_FOUND:
+  // the one check behind Get and Cancel.
+  absl::Status CheckAccess(const std::string& job_id, const Caller& caller) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<puzzle::PuzzleSet> ResolvePuzzles(const v1::PuzzleInput& input) const;
   absl::Status ValidateOptions(const v1::JobOptions& options, const puzzle::PuzzleSet& puzzles,
                                const model::RecurrentModel& model) const;
