@@ -27,7 +27,9 @@ METRICS_PORT=$(free_port)
 TARGET=127.0.0.1:$PORT
 
 echo "demo: starting rrmd on $TARGET (2 CPU workers, model $MODEL; log in $OUT/rrmd.log)"
-OMP_NUM_THREADS=1 build/bin/rrmd --listen="$TARGET" --metrics_listen=127.0.0.1:"$METRICS_PORT" \
+# rrmd picks the BLAS and shares the cores among its CPU workers itself (its first
+# log line says how; core/common/cpu_setup.h).
+build/bin/rrmd --listen="$TARGET" --metrics_listen=127.0.0.1:"$METRICS_PORT" \
   --devices=cpu,cpu --data_dir="$OUT/rrmd-data" --model demo="$MODEL" > "$OUT/rrmd.log" 2>&1 &
 RRMD_PID=$!
 stop_server() {

@@ -23,3 +23,11 @@ if [ -e "$blis" ] && [ "$(readlink -f /etc/alternatives/libblas.so.3-x86_64-linu
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO update-alternatives --set libblas.so.3-x86_64-linux-gnu "$blis" >/dev/null || true
 fi
+# Installing OpenBLAS (the launcher may pick it per process, core/common/cpu_setup.h)
+# can also switch the LAPACK alternative; keep the reference LAPACK the tests were
+# written against, so linalg results do not depend on install order.
+lapack=/usr/lib/x86_64-linux-gnu/lapack/liblapack.so.3
+if [ -e "$lapack" ] && [ "$(readlink -f /etc/alternatives/liblapack.so.3-x86_64-linux-gnu 2>/dev/null)" != "$lapack" ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO update-alternatives --set liblapack.so.3-x86_64-linux-gnu "$lapack" >/dev/null || true
+fi

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -30,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/common/cpu_setup.h"
 #include "core/common/status.h"
 #include "server/auth.h"
 #include "server/device_worker.h"
@@ -51,17 +53,24 @@ ABSL_FLAG(std::vector<std::string>, model, {},
 ABSL_FLAG(std::string, model_root, "", "the only folder LoadModel paths may name (empty: LoadModel paths refused)");
 ABSL_FLAG(std::string, data_root, "", "the only folder dataset_path may name (empty: dataset paths refused)");
 ABSL_FLAG(std::string, auth_tokens, "",
-          "file of bearer tokens, one per line (optionally name:token); without it only loopback --listen is allowed");
+          "file of bearer tokens, one per line: token, name:token or name/admin:token (server/auth.h); without it only "
+          "loopback --listen is allowed");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS (with --tls_key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for TLS (with --tls_cert)");
 ABSL_FLAG(int64_t, max_puzzles_per_job, 100000, "most puzzles one job may hold");
 ABSL_FLAG(int64_t, max_message_bytes, 64 << 20, "largest request message accepted");
 ABSL_FLAG(int64_t, max_jobs_per_token, 16, "most unfinished jobs per caller (token)");
+ABSL_FLAG(int32_t, max_priority_user, 0,
+          "highest SubmitJob priority a user token may ask for (PERMISSION_DENIED above; lower is always allowed)");
+ABSL_FLAG(int32_t, max_priority_admin, std::numeric_limits<int32_t>::max(),
+          "highest SubmitJob priority an admin token (name/admin:token), or anyone without --auth_tokens, may ask for");
 ABSL_FLAG(int32_t, batch_size, 16, "default examples per work item");
 ABSL_FLAG(int32_t, device_rest_seconds, 300,
           "how long a worker taken out of rotation rests before it is tried again (doubling after each relapse, "
           "up to 1 h)");
-ABSL_FLAG(int32_t, threads, 0, "intra-op threads (0: 1 when CPU workers are used, else LibTorch's default)");
+ABSL_FLAG(int32_t, threads, 0,
+          "intra-op threads per CPU worker (0: OMP_NUM_THREADS if set, else the cores this process may use shared "
+          "among its CPU workers)");
 ABSL_FLAG(std::string, fail_device, "", "testing only: every work item on this worker fails (INTERNAL)");
 
 namespace {
@@ -106,9 +115,11 @@ std::vector<char*> GatherRepeatedModelFlags(int argc, char** argv, std::string* 
 absl::Status Serve() {
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string tokens_file = absl::GetFlag(FLAGS_auth_tokens);
-  rrm::server::Authenticator auth;
+  const rrm::server::PriorityCeilings ceilings{absl::GetFlag(FLAGS_max_priority_user),
+                                               absl::GetFlag(FLAGS_max_priority_admin)};
+  rrm::server::Authenticator auth(ceilings);
   if (!tokens_file.empty()) {
-    RRM_ASSIGN_OR_RETURN(auth, rrm::server::Authenticator::FromFile(tokens_file));
+    RRM_ASSIGN_OR_RETURN(auth, rrm::server::Authenticator::FromFile(tokens_file, ceilings));
   } else if (!IsLoopback(listen)) {
     return absl::InvalidArgumentError(absl::StrCat("--listen=", listen,
                                                    ": without --auth_tokens rrmd only listens on a loopback address "
@@ -119,14 +130,6 @@ absl::Status Serve() {
   }
 
   RRM_ASSIGN_OR_RETURN(std::vector<DeviceSlot> slots, rrm::server::ParseDevices(absl::GetFlag(FLAGS_devices)));
-  const bool any_cpu = std::any_of(slots.begin(), slots.end(), [](const DeviceSlot& s) { return s.device.is_cpu(); });
-  if (absl::GetFlag(FLAGS_threads) > 0) {
-    torch::set_num_threads(absl::GetFlag(FLAGS_threads));
-  } else if (any_cpu) {
-    // Several CPU workers share the cores: one intra-op thread each, or
-    // spinning OpenMP threads make small matrix products far slower.
-    torch::set_num_threads(1);
-  }
 
   rrm::server::Metrics metrics;
   RRM_ASSIGN_OR_RETURN(std::unique_ptr<rrm::server::JobStore> store,
@@ -228,6 +231,12 @@ int main(int argc, char** argv) {
   std::string joined;
   std::vector<char*> args = GatherRepeatedModelFlags(argc, argv, &joined);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  // Several CPU workers share the cores (rrm::SetUpCpu): an invalid --devices is
+  // reported by Serve().
+  const auto slots = rrm::server::ParseDevices(absl::GetFlag(FLAGS_devices));
+  const auto is_cpu = [](const DeviceSlot& s) { return s.device.is_cpu(); };
+  const int cpu_workers = slots.ok() ? static_cast<int>(std::count_if(slots->begin(), slots->end(), is_cpu)) : 0;
+  rrm::SetUpCpu("rrmd", argv, absl::GetFlag(FLAGS_threads), cpu_workers, /*openblas=*/false);
   const absl::Status status = Serve();
   if (!status.ok()) {
     std::cerr << "rrmd: " << status.message() << std::endl;

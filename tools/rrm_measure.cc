@@ -17,6 +17,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/common/cpu_setup.h"
 #include "core/common/status.h"
 #include "core/measure/record_json.h"
 #include "core/measure/trajectory.h"
@@ -44,10 +45,13 @@ ABSL_FLAG(std::string, lyapunov_method, "qr",
           "qr (Benettin QR, per-segment increments) or propagator (top-k singular values of the T-segment "
           "propagator and of the early window, independent of the start).");
 ABSL_FLAG(int64_t, early_window, 4, "w: the propagator's early window J_w...J_1.");
+ABSL_FLAG(double, propagator_tolerance, 1e-3,
+          "Propagator: stop when |M^T M v_i - s_i^2 v_i| <= tol * s_i^2 for every i <= k (records say if met).");
+ABSL_FLAG(int64_t, propagator_oversampling, -1, "Propagator: extra directions p iterated beside the k (-1 = k).");
 ABSL_FLAG(std::string, tangent_dtype, "float32", "Tangent precision: float32 or float64.");
 ABSL_FLAG(std::string, reorthonormalize, "segment",
           "Re-orthonormalise tangents after every segment or after every inner update: segment | update.");
-ABSL_FLAG(int, threads, 0, "Intra-op CPU threads (0 = LibTorch's default).");
+ABSL_FLAG(int, threads, 0, "Intra-op CPU threads (0: every core this process may use, or OMP_NUM_THREADS if set).");
 ABSL_FLAG(int32_t, restarts, 1,
           "Runs per puzzle (SPEC 5): restart 0 is the puzzle as given, 1..R-1 of --restart_kind.");
 ABSL_FLAG(std::string, restart_kind, "none", "none | symmetry | init_noise | step_noise.");
@@ -122,7 +126,6 @@ absl::Status WriteDump(const std::string& folder, const rrm::measure::Trajectory
 absl::Status Run() {
   if (absl::GetFlag(FLAGS_checkpoint).empty()) return absl::InvalidArgumentError("--checkpoint is required");
   if (absl::GetFlag(FLAGS_out).empty()) return absl::InvalidArgumentError("--out is required");
-  if (absl::GetFlag(FLAGS_threads) > 0) torch::set_num_threads(absl::GetFlag(FLAGS_threads));
 
   RRM_ASSIGN_OR_RETURN(torch::Device device, rrm::RunTorch("--device", [&]() -> absl::StatusOr<torch::Device> {
                          return torch::Device(absl::GetFlag(FLAGS_device));
@@ -160,6 +163,8 @@ absl::Status Run() {
   options.lyapunov_draws = absl::GetFlag(FLAGS_lyapunov_draws);
   options.lyapunov_method = absl::GetFlag(FLAGS_lyapunov_method);
   options.early_window = absl::GetFlag(FLAGS_early_window);
+  options.propagator_tolerance = absl::GetFlag(FLAGS_propagator_tolerance);
+  options.propagator_oversampling = absl::GetFlag(FLAGS_propagator_oversampling);
   const std::string tangent_dtype = absl::GetFlag(FLAGS_tangent_dtype);
   if (tangent_dtype != "float32" && tangent_dtype != "float64") {
     return absl::InvalidArgumentError(
@@ -188,6 +193,7 @@ absl::Status Run() {
     RRM_RETURN_IF_ERROR(rrm::measure::MeasurePuzzles(
         *loaded.model, puzzles, options,
         [&](ExampleRecord record) {
+          record.model = absl::GetFlag(FLAGS_checkpoint);  // SPEC §5 populations: which model
           out << rrm::measure::RecordToJson(record) << '\n';
           solved += record.correct;
           progress.Update(++done);
@@ -209,6 +215,7 @@ int main(int argc, char** argv) {
       "Measures puzzle trajectories of an HRM/TRM checkpoint offline.\n"
       "  rrm-measure --checkpoint PATH [--config YAML] (--data DIR | --sudoku FILE | --maze FILE) --out FILE");
   absl::ParseCommandLine(argc, argv);
+  rrm::SetUpCpu("rrm-measure", argv, absl::GetFlag(FLAGS_threads), 1);
   const absl::Status status = Run();
   if (!status.ok()) {
     std::fprintf(stderr, "rrm-measure: %s\n", std::string(status.message()).c_str());
