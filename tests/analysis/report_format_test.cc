@@ -44,11 +44,13 @@ Report SmallReport() {
 }
 
 int RunPython(const std::string& json, const std::string& script, std::string* output) {
-  const std::string dir = ::testing::TempDir();
-  { std::ofstream(dir + "/report.json") << json; }
-  const std::string log = dir + "/report_check.log";
-  const int status = std::system(("/usr/bin/python3 -c \"import json\nr = json.load(open('" + dir +
-                                  "/report.json'))\n" + script + "\" > " + log + " 2>&1")
+  // One file pair per test: ctest runs the tests of this binary as parallel processes.
+  const std::string stem = ::testing::TempDir() + "/report_" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  { std::ofstream(stem + ".json") << json; }
+  const std::string log = stem + ".log";
+  const int status = std::system(("/usr/bin/python3 -c \"import json\nr = json.load(open('" + stem +
+                                  ".json'))\n" + script + "\" > " + log + " 2>&1")
                                      .c_str());
   std::ifstream in(log);
   std::stringstream text;
