@@ -25,6 +25,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "core/common/cpu_setup.h"
+#include "core/common/device.h"
 #include "core/measure/segment_map.h"
 #include "core/model/initial_weights.h"
 #include "core/model/recurrent_model.h"
@@ -132,7 +133,12 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const rrm::CpuSetup cpu = rrm::SetUpCpu("bench-forward", argv, absl::GetFlag(FLAGS_threads), 1);
   torch::NoGradGuard no_grad;
-  const torch::Device device(absl::GetFlag(FLAGS_device));
+  const absl::StatusOr<torch::Device> parsed = rrm::ParseDevice("--device", absl::GetFlag(FLAGS_device));
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "bench-forward: %s\n", std::string(parsed.status().message()).c_str());
+    return 2;
+  }
+  const torch::Device device = *parsed;
   const double min_seconds = absl::GetFlag(FLAGS_min_seconds);
 
   // The rate the trajectory is compared with: a 1024² matrix product through

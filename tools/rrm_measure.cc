@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/common/cpu_setup.h"
+#include "core/common/device.h"
 #include "core/common/status.h"
 #include "core/measure/record_json.h"
 #include "core/measure/trajectory.h"
@@ -44,6 +45,8 @@ ABSL_FLAG(int64_t, lyapunov_draws, 1,
 ABSL_FLAG(std::string, lyapunov_method, "qr",
           "qr (Benettin QR, per-segment increments) or propagator (top-k singular values of the T-segment "
           "propagator and of the early window, independent of the start).");
+ABSL_FLAG(int64_t, energy_map_directions, 0,
+          "Energy maps (docs/analysis.md): 0 = off; n = the top n directions' energy per puzzle position, n <= lyapunov_k.");
 ABSL_FLAG(int64_t, early_window, 4, "w: the propagator's early window J_w...J_1.");
 ABSL_FLAG(double, propagator_tolerance, 1e-3,
           "Propagator: stop when |M^T M v_i - s_i^2 v_i| <= tol * s_i^2 for every i <= k (records say if met).");
@@ -127,9 +130,36 @@ absl::Status Run() {
   if (absl::GetFlag(FLAGS_checkpoint).empty()) return absl::InvalidArgumentError("--checkpoint is required");
   if (absl::GetFlag(FLAGS_out).empty()) return absl::InvalidArgumentError("--out is required");
 
-  RRM_ASSIGN_OR_RETURN(torch::Device device, rrm::RunTorch("--device", [&]() -> absl::StatusOr<torch::Device> {
-                         return torch::Device(absl::GetFlag(FLAGS_device));
-                       }));
+  rrm::measure::MeasureOptions options;
+  options.segments = absl::GetFlag(FLAGS_segments);
+  options.batch_size = absl::GetFlag(FLAGS_batch);
+  options.lyapunov_k = absl::GetFlag(FLAGS_lyapunov_k);
+  options.lyapunov_seed = absl::GetFlag(FLAGS_lyapunov_seed);
+  options.lyapunov_draws = absl::GetFlag(FLAGS_lyapunov_draws);
+  options.lyapunov_method = absl::GetFlag(FLAGS_lyapunov_method);
+  options.early_window = absl::GetFlag(FLAGS_early_window);
+  options.propagator_tolerance = absl::GetFlag(FLAGS_propagator_tolerance);
+  options.propagator_oversampling = absl::GetFlag(FLAGS_propagator_oversampling);
+  options.energy_map_directions = absl::GetFlag(FLAGS_energy_map_directions);
+  const std::string tangent_dtype = absl::GetFlag(FLAGS_tangent_dtype);
+  if (tangent_dtype != "float32" && tangent_dtype != "float64") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tangent_dtype: expected float32 or float64, found '", tangent_dtype, "'"));
+  }
+  options.tangent_dtype = tangent_dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
+  const std::string every = absl::GetFlag(FLAGS_reorthonormalize);
+  if (every != "segment" && every != "update") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--reorthonormalize: expected segment or update, found '", every, "'"));
+  }
+  options.reorthonormalize =
+      every == "update" ? rrm::measure::Reorthonormalize::kUpdate : rrm::measure::Reorthonormalize::kSegment;
+  // The core's one validator, before the model is loaded: a bad flag fails at once.
+  if (absl::Status status = rrm::measure::ValidateOptions(options); !status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("--", status.message()));
+  }
+
+  RRM_ASSIGN_OR_RETURN(torch::Device device, rrm::ParseDevice("--device", absl::GetFlag(FLAGS_device)));
   RRM_ASSIGN_OR_RETURN(rrm::model::LoadedModel loaded,
                        rrm::model::LoadModel(absl::GetFlag(FLAGS_checkpoint), absl::GetFlag(FLAGS_config),
                                              absl::GetFlag(FLAGS_override), device));
@@ -155,29 +185,6 @@ absl::Status Run() {
   }
   std::ostream& out = out_path == "-" ? std::cout : file;
 
-  rrm::measure::MeasureOptions options;
-  options.segments = absl::GetFlag(FLAGS_segments);
-  options.batch_size = absl::GetFlag(FLAGS_batch);
-  options.lyapunov_k = absl::GetFlag(FLAGS_lyapunov_k);
-  options.lyapunov_seed = absl::GetFlag(FLAGS_lyapunov_seed);
-  options.lyapunov_draws = absl::GetFlag(FLAGS_lyapunov_draws);
-  options.lyapunov_method = absl::GetFlag(FLAGS_lyapunov_method);
-  options.early_window = absl::GetFlag(FLAGS_early_window);
-  options.propagator_tolerance = absl::GetFlag(FLAGS_propagator_tolerance);
-  options.propagator_oversampling = absl::GetFlag(FLAGS_propagator_oversampling);
-  const std::string tangent_dtype = absl::GetFlag(FLAGS_tangent_dtype);
-  if (tangent_dtype != "float32" && tangent_dtype != "float64") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--tangent_dtype: expected float32 or float64, found '", tangent_dtype, "'"));
-  }
-  options.tangent_dtype = tangent_dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
-  const std::string every = absl::GetFlag(FLAGS_reorthonormalize);
-  if (every != "segment" && every != "update") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--reorthonormalize: expected segment or update, found '", every, "'"));
-  }
-  options.reorthonormalize =
-      every == "update" ? rrm::measure::Reorthonormalize::kUpdate : rrm::measure::Reorthonormalize::kSegment;
   const int32_t restarts = absl::GetFlag(FLAGS_restarts);
   if (restarts < 1) return absl::InvalidArgumentError(absl::StrCat("--restarts: expected >= 1, found ", restarts));
   options.restart_kind = absl::GetFlag(FLAGS_restart_kind);

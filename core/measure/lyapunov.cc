@@ -63,7 +63,10 @@ void RunTangentTrajectory(const TangentMap& map, const torch::Tensor& x0, const 
     // segment are the sum of the per-update ones (product of the R factors).
     if (k > 0 && !per_update) increments = OrthonormalizeTangents(x, groups);
     result.after = x[0];
-    if (k > 0) result.increments = increments.view({x.size(1), groups, options.k});
+    if (k > 0) {
+      result.increments = increments.view({x.size(1), groups, options.k});
+      result.frame = x.narrow(0, 1, k);
+    }
     on_step(result);
   }
 }
@@ -109,6 +112,10 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
   const torch::ScalarType tangent_dtype = options.tangent_dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
   const torch::Tensor carried =
       c10::elementSize(states.scalar_type()) >= c10::elementSize(tangent_dtype) ? states : states.to(tangent_dtype);
+  if (options.vectors) {
+    result.right = torch::zeros({B, states.size(2), k}, f64);
+    result.left = torch::zeros({B, states.size(2), k}, f64);
+  }
   torch::Tensor v = v0.to(f64);
   constexpr int64_t kStagnation = 5;
   torch::Tensor done = torch::zeros({B}, torch::kBool);
@@ -118,6 +125,7 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
     // Forward: M·V = X·R_f with X orthonormal, R_f = R_T ⋯ R_1.
     torch::Tensor x = v, r_forward = identity;
     for (int64_t t = 0; t < T; ++t) {
+      if (options.before_step) options.before_step();
       const torch::Tensor primal = carried[t];
       const torch::Tensor stack = torch::cat({primal.unsqueeze(0), x.permute({2, 0, 1}).to(primal.scalar_type())}, 0);
       auto [q, r] = PositiveQr(map.Step(stack, AfterUpdate()).narrow(0, 1, b).permute({1, 2, 0}).to(torch::kFloat64));
@@ -127,6 +135,7 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
     // Backward: Mᵀ·X = Y·R_b with Y orthonormal.
     torch::Tensor y = x, r_backward = identity;
     for (int64_t t = T - 1; t >= 0; --t) {
+      if (options.before_step) options.before_step();
       const torch::Tensor primal = carried[t];
       const torch::Tensor image = map.Vjp(primal, y.permute({2, 0, 1}).to(primal.scalar_type()));
       auto [q, r] = PositiveQr(image.permute({1, 2, 0}).to(torch::kFloat64));
@@ -157,6 +166,12 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
       result.log_sigma.index_copy_(0, rows, top.log().to(torch::kCPU).index_select(0, rows));
       result.residual.index_copy_(0, rows, residual.index_select(0, rows));
       result.iterations.index_fill_(0, rows, iteration);
+      if (options.vectors) {
+        // R_f = P·Σ·Wᵀ: M·(V·w_i) = X·R_f·w_i = σ_i·X·p_i.
+        const torch::Tensor device_rows = rows.to(v.device());
+        result.right.index_copy_(0, device_rows, v.matmul(w.narrow(2, 0, k)).index_select(0, device_rows));
+        result.left.index_copy_(0, device_rows, x.matmul(p.narrow(2, 0, k)).index_select(0, device_rows));
+      }
       result.converged.logical_or_(torch::logical_and(freeze, passed));
       done.logical_or_(freeze);
     }

@@ -67,6 +67,7 @@ struct StepResult {
   torch::Tensor before;       // primal [B, N] the step started from
   torch::Tensor after;        // primal [B, N] after the step
   torch::Tensor increments;   // ℓ_{t,1..k} per draw: [B, draws, k] float64 (undefined when k = 0)
+  torch::Tensor frame;        // the orthonormal tangents after the step, [draws·k, B, N] (undefined when k = 0)
 };
 
 // Runs T steps of `map` from primal states x0 [B, N] (in the forward dtype)
@@ -99,12 +100,19 @@ struct PropagatorOptions {
   double tolerance = 1e-3;      // relative residual of every σ_1..σ_k
   int64_t max_iterations = 30;
   torch::ScalarType tangent_dtype = torch::kFloat32;  // float32 | float64
+  bool vectors = false;  // also return the top-k singular vectors (energy maps)
+  // Called before every step of every forward and reverse pass (a segment
+  // boundary); it may throw to abandon the computation (a cooperative stop).
+  std::function<void()> before_step;
 };
 struct PropagatorResult {
   torch::Tensor log_sigma;   // [B, k] float64: log σ_i(M), descending
   torch::Tensor iterations;  // [B] int64: iterations used
   torch::Tensor converged;   // [B] bool: every σ_1..σ_k met the residual test
   torch::Tensor residual;    // [B, k] float64: ‖MᵀM·v_i − σ_i²·v_i‖ / σ_i² when frozen
+  // With `vectors` only, float64 on the states' device, frozen with σ:
+  torch::Tensor right;       // [B, N, k]: Ritz vectors v_i = V·w_i (unit; M·v_i ≈ σ_i·u_i)
+  torch::Tensor left;        // [B, N, k]: u_i = M·v_i / σ_i = X·p_i (unit)
 };
 PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Tensor& states,
                                           const torch::Tensor& v0, const PropagatorOptions& options);

@@ -27,6 +27,15 @@ struct SegmentRecord {
   std::vector<double> lyapunov_increments;  // ℓ_{t,1..k} (SPEC §3); empty when k = 0
 };
 
+// Where the dominant directions' energy sits along the sequence (issue 17;
+// the wire message EnergyMap says what each method maps).
+struct EnergyMap {
+  std::string method;             // propagator_right | propagator_left | window_right | window_left | qr_frame
+  int32_t directions = 0;         // n: the top n directions' energy, summed and divided by n
+  int32_t puzzle_positions = 0;   // P: positions[P + c] is cell c of the puzzle as given
+  std::vector<double> positions;  // P + seq_len shares summing to 1
+};
+
 struct ExampleRecord {
   std::string job_id;           // empty offline
   // Which model produced it (SPEC §5 populations: one model per analysis) and
@@ -60,6 +69,11 @@ struct ExampleRecord {
   std::string device;
   double compute_seconds = 0;
   std::string error;                // empty when fine
+  // With MeasureOptions::energy_map_directions > 0 only; cells 0-based in the
+  // puzzle as given.
+  std::vector<EnergyMap> energy_maps;
+  std::vector<int32_t> given_cells;  // Sudoku cells holding a given digit
+  std::vector<int32_t> wrong_cells;  // scored cells with prediction ≠ label at T
 };
 
 }  // namespace rrm::measure

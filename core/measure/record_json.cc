@@ -31,6 +31,16 @@ void AppendSegment(const SegmentRecord& s, std::string* out) {
   o.Doubles("lyapunov_increments", s.lyapunov_increments);
 }
 
+void AppendEnergyMap(const EnergyMap& m, std::string* out) {
+  JsonObject o(out);
+  o.String("method", m.method);
+  o.Int("directions", m.directions);
+  o.Int("puzzle_positions", m.puzzle_positions);
+  o.Doubles("positions", m.positions);
+}
+
+void AppendInt(int32_t v, std::string* out) { absl::StrAppend(out, v); }
+
 }  // namespace
 
 std::string RecordToJson(const ExampleRecord& r) {
@@ -58,10 +68,14 @@ std::string RecordToJson(const ExampleRecord& r) {
     o.Bool("lyapunov_converged", r.lyapunov_converged);
     o.Bool("correct", r.correct);
     o.Int("first_correct_segment", r.first_correct_segment);
-    o.Array("prediction", r.prediction, [](int32_t v, std::string* out) { absl::StrAppend(out, v); });
+    o.Array("prediction", r.prediction, AppendInt);
     o.String("device", r.device);
     o.Double("compute_seconds", r.compute_seconds);
     o.String("error", r.error);
+    // Empty unless energy maps are on (MeasureOptions::energy_map_directions).
+    o.Array("energy_maps", r.energy_maps, AppendEnergyMap);
+    o.Array("given_cells", r.given_cells, AppendInt);
+    o.Array("wrong_cells", r.wrong_cells, AppendInt);
   }
   return out;
 }
@@ -249,6 +263,20 @@ absl::StatusOr<SegmentRecord> ReadSegment(const std::string& where, const JsonVa
   return s;
 }
 
+absl::StatusOr<EnergyMap> ReadEnergyMap(const std::string& where, const JsonValue& v) {
+  EnergyMap m;
+  static const std::vector<const char*> kFields = {"method", "directions", "puzzle_positions", "positions"};
+  RRM_RETURN_IF_ERROR(ForEachField(where, v, kFields, [&m](const std::string& name, const std::string& path,
+                                                            const JsonValue& value) -> absl::Status {
+    if (name == "method") RRM_READ_INTO_(m.method, ReadString(path, value));
+    if (name == "directions") RRM_READ_INTO_(m.directions, ReadInt32(path, value));
+    if (name == "puzzle_positions") RRM_READ_INTO_(m.puzzle_positions, ReadInt32(path, value));
+    if (name == "positions") return ReadArray(path, value, &m.positions, ReadDouble);
+    return absl::OkStatus();
+  }));
+  return m;
+}
+
 }  // namespace
 
 absl::StatusOr<ExampleRecord> RecordFromJson(absl::string_view line) {
@@ -263,7 +291,8 @@ absl::StatusOr<ExampleRecord> RecordFromJson(absl::string_view line) {
       "updates_per_segment", "segments", "lyapunov", "lyapunov_sd", "lyapunov_method",
       "lyapunov_window", "lyapunov_window_segments", "lyapunov_iterations", "lyapunov_tolerance",
       "lyapunov_converged", "correct",
-      "first_correct_segment", "prediction", "device", "compute_seconds", "error"};
+      "first_correct_segment", "prediction", "device", "compute_seconds", "error", "energy_maps", "given_cells",
+      "wrong_cells"};
   RRM_RETURN_IF_ERROR(ForEachField("", root, kFields, [&r](const std::string& name, const std::string& path,
                                                            const JsonValue& value) -> absl::Status {
     if (name == "job_id") RRM_READ_INTO_(r.job_id, ReadString(path, value));
@@ -291,6 +320,9 @@ absl::StatusOr<ExampleRecord> RecordFromJson(absl::string_view line) {
     if (name == "device") RRM_READ_INTO_(r.device, ReadString(path, value));
     if (name == "compute_seconds") RRM_READ_INTO_(r.compute_seconds, ReadDouble(path, value));
     if (name == "error") RRM_READ_INTO_(r.error, ReadString(path, value));
+    if (name == "energy_maps") return ReadArray(path, value, &r.energy_maps, ReadEnergyMap);
+    if (name == "given_cells") return ReadArray(path, value, &r.given_cells, ReadInt32);
+    if (name == "wrong_cells") return ReadArray(path, value, &r.wrong_cells, ReadInt32);
     return absl::OkStatus();
   }));
   return r;

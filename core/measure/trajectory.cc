@@ -57,6 +57,29 @@ absl::Status ValidateRestart(const MeasureOptions& options) {
   return absl::OkStatus();
 }
 
+// Thrown at a segment boundary when MeasureOptions::stop asks to stop;
+// caught in MeasurePuzzles, which returns its status.
+struct Stopped {
+  absl::Status status;
+};
+
+void CheckStop(const MeasureOptions& options) {
+  if (!options.stop) return;
+  absl::Status status = options.stop();
+  if (!status.ok()) throw Stopped{std::move(status)};
+}
+
+// Issue 17: the share of the n unit directions' energy at each sequence
+// position, (1/n)·Σ_i ‖v_i[z_H, s]‖² + ‖v_i[z_L, s]‖², from directions
+// [B, N, n] in the joint layout (z_H then z_L, each [S, D]) -> [B, S] float64 CPU.
+torch::Tensor PositionEnergy(const torch::Tensor& directions, int64_t S, int64_t D) {
+  const int64_t B = directions.size(0), n = directions.size(2);
+  const torch::Tensor squares = directions.to(torch::kFloat64).square().reshape({B, 2, S, D, n});
+  const torch::Tensor energy = squares.sum({1, 3, 4});
+  // Unit columns make the sum n; dividing by the sum keeps it exactly 1.
+  return (energy / energy.sum(1, /*keepdim=*/true)).to(torch::kCPU).contiguous();
+}
+
 struct BatchResult {
   std::vector<ExampleRecord> records;
   TrajectoryDump dump;  // filled only when asked for
@@ -148,6 +171,12 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
     };
   }
 
+  // Every step starts at a segment boundary: the cooperative stop is checked there.
+  const auto before_step = [&, replace = std::move(replace_primal)](int64_t t, torch::Tensor& primal) {
+    CheckStop(options);
+    if (replace) replace(t, primal);
+  };
+
   // Per segment, [B] (or [B, ...]) on the device; copied out once at the end.
   std::vector<torch::Tensor> correct, token_accuracy, q_halt, q_continue, flips, d_h, d_l, d_joint, increments;
   std::vector<torch::Tensor> dump_h, dump_l, dump_logits, dump_preds;
@@ -162,7 +191,9 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   tangent_options.draws = draws;
   tangent_options.tangent_dtype = options.tangent_dtype;
   tangent_options.every = options.reorthonormalize;
-  RunTangentTrajectory(map, x0, q0, T, tangent_options, replace_primal, [&](const StepResult& step) {
+  const int64_t n_energy = options.energy_map_directions;
+  torch::Tensor final_frame;  // QR: the first draw's top n directions after step T, [B, N, n]
+  RunTangentTrajectory(map, x0, q0, T, tangent_options, before_step, [&](const StepResult& step) {
     const torch::Tensor z_H = step.after.narrow(1, 0, S * D).reshape({B, S, D});
     const torch::Tensor z_L = step.after.narrow(1, S * D, S * D).reshape({B, S, D});
     const model::Readout out = model.ReadOut(z_H);
@@ -187,6 +218,9 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
     d_joint.push_back(Displacement(step.after, step.before));
     if (propagator) states.push_back(step.before.clone());
     if (k > 0 && !propagator) increments.push_back(step.increments);
+    if (n_energy > 0 && !propagator && step.t == T) {
+      final_frame = step.frame.narrow(0, 0, n_energy).permute({1, 2, 0});
+    }
     if (keep_dump) {
       // A copy, never a view: the carry is changed in place later (step noise,
       // teacher states), and on the CPU a same-dtype .to() would alias it.
@@ -228,9 +262,36 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
     propagator_options.tolerance = options.propagator_tolerance;
     propagator_options.max_iterations = options.propagator_max_iterations;
     propagator_options.tangent_dtype = options.tangent_dtype;
+    propagator_options.vectors = n_energy > 0;
+    propagator_options.before_step = [&] { CheckStop(options); };
     full = PropagatorSingularValues(map, stored, q0, propagator_options);
     if (w > 0) window = PropagatorSingularValues(map, stored.narrow(0, 0, w), q0, propagator_options);
   }
+
+  // Issue 17 energy maps, [B, S] each, named by what they map (record.h).
+  std::vector<std::pair<std::string, torch::Tensor>> energy_maps;
+  if (n_energy > 0 && propagator) {
+    energy_maps.emplace_back("propagator_right", PositionEnergy(full.right.narrow(2, 0, n_energy), S, D));
+    energy_maps.emplace_back("propagator_left", PositionEnergy(full.left.narrow(2, 0, n_energy), S, D));
+    if (w > 0) {
+      energy_maps.emplace_back("window_right", PositionEnergy(window.right.narrow(2, 0, n_energy), S, D));
+      energy_maps.emplace_back("window_left", PositionEnergy(window.left.narrow(2, 0, n_energy), S, D));
+    }
+  } else if (n_energy > 0) {
+    energy_maps.emplace_back("qr_frame", PositionEnergy(final_frame, S, D));
+  }
+  // given_cells and wrong_cells are in the puzzle as given: its own inputs,
+  // labels and the prediction already mapped back.
+  torch::Tensor given_cells_c, wrong_cells_c;
+  if (n_energy > 0) {
+    const torch::Tensor given_inputs = puzzles.inputs.slice(0, begin, end).to(torch::kCPU);
+    if (puzzles.kind == puzzle::PuzzleKind::kSudoku) given_cells_c = puzzle::SudokuGivenCells(given_inputs);
+    if (puzzles.has_labels()) {
+      const torch::Tensor given_labels = puzzles.labels.slice(0, begin, end).to(torch::kCPU, torch::kInt64);
+      wrong_cells_c = given_labels.ne(puzzle::kIgnoreLabel).logical_and(prediction_c.ne(given_labels));
+    }
+  }
+  const int64_t P = S - inputs.size(1);
 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -289,6 +350,30 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
       r.lyapunov_sd.assign(sd.data_ptr<double>(), sd.data_ptr<double>() + k);
       r.lyapunov_method = "qr";
     }
+    for (const auto& [method, energy] : energy_maps) {
+      EnergyMap map_record;
+      map_record.method = method;
+      map_record.directions = static_cast<int32_t>(n_energy);
+      map_record.puzzle_positions = static_cast<int32_t>(P);
+      const double* e = energy[b].data_ptr<double>();
+      map_record.positions.assign(e, e + S);
+      // A symmetry restart ran the transformed puzzle: its cell i is cell
+      // source[i] of the puzzle as given.
+      if (!symmetries.empty()) {
+        for (size_t i = 0; i < symmetries[b].source.size(); ++i) {
+          map_record.positions[P + symmetries[b].source[i]] = e[P + i];
+        }
+      }
+      r.energy_maps.push_back(std::move(map_record));
+    }
+    auto cells = [](const torch::Tensor& mask) {
+      std::vector<int32_t> out;
+      const torch::Tensor indices = mask.nonzero().squeeze(1).to(torch::kInt32).contiguous();
+      out.assign(indices.data_ptr<int32_t>(), indices.data_ptr<int32_t>() + indices.numel());
+      return out;
+    };
+    if (given_cells_c.defined()) r.given_cells = cells(given_cells_c[b]);
+    if (wrong_cells_c.defined()) r.wrong_cells = cells(wrong_cells_c[b]);
     const int64_t* tokens = prediction_c[b].data_ptr<int64_t>();
     r.prediction.assign(tokens, tokens + prediction_c.size(1));
     r.device = device.str();
@@ -309,15 +394,15 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
 
 }  // namespace
 
-absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet& puzzles,
-                            const MeasureOptions& options, const RecordSink& sink,
-                            TrajectoryDump* dump, const TeacherStates* teacher) {
-  const int64_t T = options.segments > 0 ? options.segments : model.config().halt_max_steps;
+absl::Status ValidateOptions(const MeasureOptions& options) {
+  if (options.segments < 0 || options.segments > kMaxSegments) {
+    return absl::InvalidArgumentError(absl::StrCat("segments: expected 0 (the checkpoint's halt_max_steps) to ",
+                                                   kMaxSegments, ", found ", options.segments));
+  }
   if (options.batch_size <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("batch_size: expected a positive number, found ", options.batch_size));
   }
-  if (puzzles.size() == 0) return absl::InvalidArgumentError("puzzles: the puzzle set is empty");
   if (options.lyapunov_method != "qr" && options.lyapunov_method != "propagator") {
     return absl::InvalidArgumentError(absl::StrCat("lyapunov_method: expected qr or propagator, found '",
                                                    options.lyapunov_method, "'"));
@@ -330,9 +415,13 @@ absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet
     return absl::InvalidArgumentError(
         absl::StrCat("lyapunov_draws: expected >= 1, found ", options.lyapunov_draws));
   }
-  if (options.lyapunov_k < 0) {
+  if (options.lyapunov_k < 0 || options.lyapunov_k > kMaxLyapunovK) {
     return absl::InvalidArgumentError(
-        absl::StrCat("lyapunov_k: expected 0 (off) or a positive number, found ", options.lyapunov_k));
+        absl::StrCat("lyapunov_k: expected 0 (off) to ", kMaxLyapunovK, ", found ", options.lyapunov_k));
+  }
+  if (options.early_window < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("early_window: expected >= 0 (0 = no early window), found ", options.early_window));
   }
   if (!(options.propagator_tolerance > 0) || !std::isfinite(options.propagator_tolerance)) {
     return absl::InvalidArgumentError(absl::StrCat("propagator_tolerance: expected a finite number > 0, found ",
@@ -346,13 +435,27 @@ absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet
     return absl::InvalidArgumentError(absl::StrCat("propagator_max_iterations: expected >= 1, found ",
                                                    options.propagator_max_iterations));
   }
-  RRM_RETURN_IF_ERROR(ValidateRestart(options));
-  if (options.restart > 0 && options.restart_kind != "none" && teacher != nullptr) {
-    return absl::InvalidArgumentError("teacher states: not combinable with restarts (restart > 0)");
+  if (options.energy_map_directions < 0 || options.energy_map_directions > options.lyapunov_k) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "energy_map_directions: expected 0 (off) or 1..lyapunov_k (", options.lyapunov_k, "), found ",
+        options.energy_map_directions));
   }
+  RRM_RETURN_IF_ERROR(ValidateRestart(options));
   if (options.tangent_dtype != torch::kFloat32 && options.tangent_dtype != torch::kFloat64) {
     return absl::InvalidArgumentError(absl::StrCat("tangent_dtype: expected float32 or float64, found ",
                                                    c10::toString(options.tangent_dtype)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet& puzzles,
+                            const MeasureOptions& options, const RecordSink& sink,
+                            TrajectoryDump* dump, const TeacherStates* teacher) {
+  const int64_t T = options.segments > 0 ? options.segments : model.config().halt_max_steps;
+  RRM_RETURN_IF_ERROR(ValidateOptions(options));
+  if (puzzles.size() == 0) return absl::InvalidArgumentError("puzzles: the puzzle set is empty");
+  if (options.restart > 0 && options.restart_kind != "none" && teacher != nullptr) {
+    return absl::InvalidArgumentError("teacher states: not combinable with restarts (restart > 0)");
   }
   RRM_RETURN_IF_ERROR(model.ValidateInputs(puzzles.inputs, puzzles.puzzle_identifiers));
   if (puzzles.has_labels() && puzzles.labels.sizes() != puzzles.inputs.sizes()) {
@@ -369,10 +472,15 @@ absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet
   std::vector<TrajectoryDump> parts;
   for (int64_t begin = 0; begin < puzzles.size(); begin += options.batch_size) {
     const int64_t end = std::min(puzzles.size(), begin + options.batch_size);
-    RRM_ASSIGN_OR_RETURN(BatchResult batch,
-                         RunTorch(absl::StrCat("measuring examples ", begin, "..", end - 1), [&]() {
-                           return MeasureBatch(model, puzzles, begin, end, T, options, dump != nullptr, teacher);
-                         }));
+    absl::StatusOr<BatchResult> measured;
+    try {
+      measured = RunTorch(absl::StrCat("measuring examples ", begin, "..", end - 1), [&]() {
+        return MeasureBatch(model, puzzles, begin, end, T, options, dump != nullptr, teacher);
+      });
+    } catch (const Stopped& stopped) {
+      return stopped.status;
+    }
+    RRM_ASSIGN_OR_RETURN(BatchResult batch, std::move(measured));
     for (ExampleRecord& record : batch.records) RRM_RETURN_IF_ERROR(sink(std::move(record)));
     if (dump != nullptr) parts.push_back(std::move(batch.dump));
   }

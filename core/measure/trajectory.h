@@ -57,7 +57,26 @@ struct MeasureOptions {
   std::string restart_kind = "none";
   int32_t restart = 0;
   double restart_sigma = 0;
+  // Issue 17 energy maps: 0 = off; n ≥ 1 stores, per record, the share of the
+  // top n directions' energy per sequence position (record.h EnergyMap) for
+  // the method measured, and the record's given_cells and wrong_cells.
+  int64_t energy_map_directions = 0;
+  // Cooperative stop (rrmd's CancelJob and deadlines): called at every
+  // segment boundary — before each segment of the trajectory and of every
+  // propagator pass. A non-OK status stops the measurement there and
+  // MeasurePuzzles returns it; records of batches already finished have been
+  // given to the sink. Empty: never stops.
+  std::function<absl::Status()> stop;
 };
+
+// The bounds every entry point enforces (rrm-measure, rrmd's submit, the core).
+inline constexpr int64_t kMaxSegments = 4096;
+inline constexpr int64_t kMaxLyapunovK = 256;
+
+// The one validator of MeasureOptions: rrmd's SubmitJob and rrm-measure call
+// it before any work, and MeasurePuzzles calls it again. Errors name the
+// option (without a prefix; the server adds "options."), expected and found.
+absl::Status ValidateOptions(const MeasureOptions& options);
 
 // The raw trajectory of the measured examples, for --dump_states. Segment t
 // (index t−1) is the state after the t-th call, as in upstream evaluation.

@@ -805,8 +805,7 @@ absl::StatusOr<PuzzleSet> ReadDatasetFolder(const std::string& path) {
   if (set.kind == PuzzleKind::kSudoku && examples > 0) {
     RRM_ASSIGN_OR_RETURN(torch::Tensor counts,
                          RunTorch(inputs_file, [&]() -> absl::StatusOr<torch::Tensor> {
-                           return set.inputs.ge(2)
-                               .logical_and(set.inputs.le(10))
+                           return SudokuGivenCells(set.inputs)
                                .sum(1)
                                .to(torch::kInt32)
                                .contiguous();

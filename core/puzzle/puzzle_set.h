@@ -24,6 +24,10 @@ namespace rrm::puzzle {
 // Label value for positions that are not scored (upstream IGNORE_LABEL_ID).
 inline constexpr int64_t kIgnoreLabel = -100;
 
+// Sudoku cells holding a given digit (tokens 2..10): a bool tensor shaped like
+// `inputs`. The one definition behind `givens` and a record's given_cells.
+inline torch::Tensor SudokuGivenCells(const torch::Tensor& inputs) { return inputs.ge(2).logical_and(inputs.le(10)); }
+
 // kSudoku: seq_len 81, vocab 11. kMaze: vocab 6 and seq_len a square n*n.
 // kTokens: any other token dataset (no puzzle-specific handling).
 enum class PuzzleKind { kTokens, kSudoku, kMaze };
