@@ -46,6 +46,12 @@ bool DeviceFault(const absl::Status& status) {
          status.code() == absl::StatusCode::kUnavailable || status.code() == absl::StatusCode::kResourceExhausted;
 }
 
+// Why a job past JobOptions.deadline_seconds ended (its records stay).
+absl::Status DeadlineError(int64_t deadline_seconds) {
+  return absl::DeadlineExceededError(absl::StrCat("deadline: the job ran past options.deadline_seconds = ",
+                                                  deadline_seconds, " s after submission; stored records kept"));
+}
+
 absl::Status Prefixed(const std::string& field, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(field, ": ", status.message()));
 }
@@ -84,6 +90,7 @@ absl::StatusOr<measure::MeasureOptions> ToMeasureOptions(const v1::JobOptions& o
   if (o.early_window() > 0) options.early_window = o.early_window();
   options.restart_kind = o.restarts().kind().empty() ? "none" : o.restarts().kind();
   options.restart_sigma = o.restarts().sigma();
+  options.energy_map_directions = o.energy_map_directions();
   return options;
 }
 
@@ -198,6 +205,7 @@ absl::Status JobManager::Recover() {
     absl::StatusOr<measure::MeasureOptions> options = JobMeasureOptions(spec.request());
     if (!options.ok()) return options.status();
     job.options = *options;
+    SetUpStop(job, spec.request().options().deadline_seconds());
     job.puzzles = std::make_shared<const puzzle::PuzzleSet>(PuzzlesFromStored(spec.puzzles()));
     info.set_state(recovered.records > 0 ? v1::JOB_STATE_RUNNING : v1::JOB_STATE_QUEUED);
     RRM_ASSIGN_OR_RETURN(auto done, store_->StoredKeys(spec.job_id()));
@@ -387,7 +395,11 @@ absl::Status JobManager::ValidateOptions(const v1::JobOptions& o, const puzzle::
                                                    limits_.default_batch_size, ") to ", limits_.max_batch_size,
                                                    ", found ", o.batch_size()));
   }
-  RRM_RETURN_IF_ERROR(ToMeasureOptions(o).status());
+  RRM_ASSIGN_OR_RETURN(const measure::MeasureOptions options, ToMeasureOptions(o));
+  if (o.deadline_seconds() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("options.deadline_seconds: expected 0 (none) or a positive number, found ", o.deadline_seconds()));
+  }
   const v1::RestartOptions& r = o.restarts();
   const std::string kind = r.kind().empty() ? "none" : r.kind();
   if (kind != "none" && kind != "symmetry" && kind != "init_noise" && kind != "step_noise") {
@@ -414,6 +426,11 @@ absl::Status JobManager::ValidateOptions(const v1::JobOptions& o, const puzzle::
     return absl::InvalidArgumentError(
         "options.restarts.kind: expected init_noise or step_noise for token puzzles (symmetry needs Sudoku or "
         "Maze puzzles), found symmetry");
+  }
+  // Last, the core's own validator (the one rrm-measure and MeasurePuzzles
+  // call): what it refuses must be refused here, not fail every record later.
+  if (absl::Status status = measure::ValidateOptions(options); !status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("options.", status.message()));
   }
   return absl::OkStatus();
 }
@@ -525,6 +542,7 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
   info.set_idempotency_key(request.idempotency_key());
   *info.mutable_provenance() = spec.provenance();
   job.options = options;
+  SetUpStop(job, request.options().deadline_seconds());
   job.batch_size = spec.batch_size();
   job.puzzles = std::make_shared<const puzzle::PuzzleSet>(std::move(puzzles));
   if (!request.idempotency_key().empty()) idempotency_[{owner, request.idempotency_key()}] = spec.job_id();
@@ -609,6 +627,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id, const Call
 std::optional<Assignment> JobManager::Next(const DeviceSlot& worker, absl::Duration timeout) {
   {
     absl::MutexLock lock(&mu_);
+    ExpireDeadlines();
     WorkerHealth& health = workers_[worker.name];
     if (!health.in_rotation && absl::Now() >= health.back_at) {
       // Probation: the next failure takes it out again at once.
@@ -685,6 +704,18 @@ void JobManager::Complete(const DeviceSlot& worker, Assignment a,
   } else {
     const absl::Status& status = result.status();
     absl::MutexLock lock(&mu_);
+    JobEntry& job = jobs_[a.item.job_id];
+    if (status.code() == absl::StatusCode::kCancelled || status.code() == absl::StatusCode::kDeadlineExceeded) {
+      // The item stopped at a segment boundary (options.stop): the job was
+      // finished meanwhile (CancelJob, a failure) or passed its deadline.
+      // Nothing of it is stored; what was stored before stays.
+      if (status.code() == absl::StatusCode::kDeadlineExceeded && !Finished(job.info.state())) {
+        FinishJob(a.item.job_id, job, v1::JOB_STATE_FAILED, std::string(status.message()));
+      }
+      if (metrics_ != nullptr) metrics_->ItemStopped();
+      --job.in_flight;
+      return;
+    }
     const bool oom = status.code() == absl::StatusCode::kResourceExhausted;
     if (oom && a.item.size() > 1) {
       // Out of memory: halve the micro-batch and try again (SPEC: no example is lost).
@@ -791,6 +822,7 @@ void JobManager::MaybeFinish(const std::string& job_id) {
 }
 
 void JobManager::FinishJob(const std::string& job_id, JobEntry& job, v1::JobState state, const std::string& error) {
+  job.finished->store(true);  // running items stop at their next segment boundary
   scheduler_->Drop(job_id);
   job.info.set_state(state);
   job.info.set_error(error);
@@ -812,6 +844,26 @@ void JobManager::PublishJobCounts() {
   std::map<std::string, double> counts{{"queued", 0}, {"running", 0}, {"succeeded", 0}, {"failed", 0}, {"cancelled", 0}};
   for (const auto& [id, job] : jobs_) counts[StateName(job.info.state())] += 1;
   for (const auto& [state, count] : counts) metrics_->SetJobs(state, count);
+}
+
+void JobManager::SetUpStop(JobEntry& job, int64_t deadline_seconds) {
+  if (deadline_seconds > 0) {
+    job.deadline = absl::UnixEpoch() + absl::Seconds(job.info.submitted_unix()) + absl::Seconds(deadline_seconds);
+  }
+  job.options.stop = [finished = job.finished, deadline = job.deadline, deadline_seconds]() -> absl::Status {
+    if (finished->load()) return absl::CancelledError("the job finished while this item ran");
+    if (absl::Now() >= deadline) return DeadlineError(deadline_seconds);
+    return absl::OkStatus();
+  };
+}
+
+void JobManager::ExpireDeadlines() {
+  const absl::Time now = absl::Now();
+  for (auto& [id, job] : jobs_) {
+    if (!Finished(job.info.state()) && now >= job.deadline) {
+      FinishJob(id, job, v1::JOB_STATE_FAILED, std::string(DeadlineError(job.info.options().deadline_seconds()).message()));
+    }
+  }
 }
 
 bool JobManager::OtherWorkerInRotation(const std::string& worker) const {

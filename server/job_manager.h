@@ -31,6 +31,7 @@
 #ifndef RRM_SERVER_JOB_MANAGER_H_
 #define RRM_SERVER_JOB_MANAGER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -117,7 +118,11 @@ class JobManager : public WorkSource {
   struct JobEntry {
     v1::Job info;  // what GetJob answers
     std::shared_ptr<const puzzle::PuzzleSet> puzzles;
+    // Its options; their `stop` (checked by running items at every segment
+    // boundary) answers non-OK once the job has finished or passed its deadline.
     measure::MeasureOptions options;
+    std::shared_ptr<std::atomic<bool>> finished = std::make_shared<std::atomic<bool>>(false);
+    absl::Time deadline = absl::InfiniteFuture();
     int32_t batch_size = 0;
     int64_t in_flight = 0;  // items on workers
   };
@@ -144,6 +149,11 @@ class JobManager : public WorkSource {
   void FinishJob(const std::string& job_id, JobEntry& job, v1::JobState state, const std::string& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PublishJobCounts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job's deadline from its stored request, and the stop check its items run.
+  static void SetUpStop(JobEntry& job, int64_t deadline_seconds);
+  // Ends every unfinished job past its deadline as FAILED (workers call it
+  // through Next, at least every poll interval).
+  void ExpireDeadlines() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool OtherWorkerInRotation(const std::string& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewJobId() const;
 

@@ -15,6 +15,11 @@ Metrics::Metrics()
                           .Register(*registry_)
                           .Add({})),
       queue_depth_(BuildGauge().Name(metric::kQueueDepth).Help("Work items waiting for a device").Register(*registry_).Add({})),
+      items_stopped_(BuildCounter()
+                         .Name(metric::kItemsStopped)
+                         .Help("Running work items stopped at a segment boundary (CancelJob, deadline)")
+                         .Register(*registry_)
+                         .Add({})),
       examples_completed_(BuildCounter()
                               .Name(metric::kExamplesCompleted)
                               .Help("Records stored without error, by model")
@@ -53,6 +58,7 @@ Metrics::Metrics()
 void Metrics::SetJobs(const std::string& state, double count) { jobs_.Add({{metric::kStateLabel, state}}).Set(count); }
 void Metrics::JobSubmitted() { jobs_submitted_.Increment(); }
 void Metrics::SetQueueDepth(double items) { queue_depth_.Set(items); }
+void Metrics::ItemStopped() { items_stopped_.Increment(); }
 
 void Metrics::ExampleDone(const std::string& model, bool failed, double compute_seconds) {
   const prometheus::Labels labels{{metric::kModelLabel, model}};

@@ -21,6 +21,7 @@ namespace metric {
 inline constexpr char kJobs[] = "rrm_jobs";                                   // gauge {state}
 inline constexpr char kJobsSubmitted[] = "rrm_jobs_submitted_total";          // counter
 inline constexpr char kQueueDepth[] = "rrm_queue_depth";                      // gauge: work items waiting
+inline constexpr char kItemsStopped[] = "rrm_work_items_stopped_total";       // counter: stopped at a segment boundary
 inline constexpr char kExamplesCompleted[] = "rrm_examples_completed_total";  // counter {model}
 inline constexpr char kExamplesFailed[] = "rrm_examples_failed_total";        // counter {model}
 inline constexpr char kExampleSeconds[] = "rrm_example_compute_seconds";      // histogram {model}
@@ -50,6 +51,8 @@ class Metrics {
   void SetJobs(const std::string& state, double count);
   void JobSubmitted();
   void SetQueueDepth(double items);
+  // A running work item stopped at a segment boundary (cancel, deadline).
+  void ItemStopped();
   void ExampleDone(const std::string& model, bool failed, double compute_seconds);
   void SetDeviceBusy(const std::string& device, double ratio);
   void AddDeviceBusySeconds(const std::string& device, double seconds);
@@ -64,6 +67,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& jobs_;
   prometheus::Counter& jobs_submitted_;
   prometheus::Gauge& queue_depth_;
+  prometheus::Counter& items_stopped_;
   prometheus::Family<prometheus::Counter>& examples_completed_;
   prometheus::Family<prometheus::Counter>& examples_failed_;
   prometheus::Family<prometheus::Histogram>& example_seconds_;

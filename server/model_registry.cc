@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/common/device.h"
 #include "core/common/status.h"
 
 namespace rrm::server {
@@ -26,27 +27,12 @@ absl::StatusOr<std::vector<DeviceSlot>> ParseDevices(const std::string& list) {
   int cpu_count = 0;
   for (const std::string& raw : entries) {
     const std::string entry(absl::StripAsciiWhitespace(raw));
-    absl::StatusOr<torch::Device> device = RunTorch(absl::StrCat("--devices: '", entry, "'"),
-                                                    [&]() -> absl::StatusOr<torch::Device> {
-                                                      return torch::Device(entry);
-                                                    });
-    if (!device.ok()) return absl::InvalidArgumentError(device.status().message());
-    if (device->is_cuda()) {
-      const int64_t available = torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0;
-      const int64_t index = device->has_index() ? device->index() : 0;
-      if (index >= available) {
-        return absl::InvalidArgumentError(absl::StrCat("--devices: '", entry, "' expected a CUDA device index below ",
-                                                       available, ", found ", index));
-      }
-      device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
-    } else if (!device->is_cpu()) {
-      return absl::InvalidArgumentError(absl::StrCat("--devices: expected cpu or cuda:N, found '", entry, "'"));
-    }
-    std::string name = device->is_cpu() ? absl::StrCat("cpu#", cpu_count++) : device->str();
+    RRM_ASSIGN_OR_RETURN(torch::Device device, ParseDevice("--devices", entry));
+    std::string name = device.is_cpu() ? absl::StrCat("cpu#", cpu_count++) : device.str();
     for (const DeviceSlot& slot : slots) {
       if (slot.name == name) return absl::InvalidArgumentError(absl::StrCat("--devices: '", entry, "' listed twice"));
     }
-    slots.push_back({name, *device});
+    slots.push_back({name, device});
   }
   return slots;
 }

@@ -42,6 +42,15 @@ v1::ExampleRecord RecordToProto(const measure::ExampleRecord& r) {
   p.set_device(r.device);
   p.set_compute_seconds(r.compute_seconds);
   p.set_error(r.error);
+  for (const measure::EnergyMap& m : r.energy_maps) {
+    v1::EnergyMap* q = p.add_energy_maps();
+    q->set_method(m.method);
+    q->set_directions(m.directions);
+    q->set_puzzle_positions(m.puzzle_positions);
+    q->mutable_positions()->Add(m.positions.begin(), m.positions.end());
+  }
+  p.mutable_given_cells()->Add(r.given_cells.begin(), r.given_cells.end());
+  p.mutable_wrong_cells()->Add(r.wrong_cells.begin(), r.wrong_cells.end());
   return p;
 }
 
@@ -86,6 +95,15 @@ measure::ExampleRecord RecordFromProto(const v1::ExampleRecord& p) {
   r.device = p.device();
   r.compute_seconds = p.compute_seconds();
   r.error = p.error();
+  for (const v1::EnergyMap& q : p.energy_maps()) {
+    measure::EnergyMap& m = r.energy_maps.emplace_back();
+    m.method = q.method();
+    m.directions = q.directions();
+    m.puzzle_positions = q.puzzle_positions();
+    m.positions.assign(q.positions().begin(), q.positions().end());
+  }
+  r.given_cells.assign(p.given_cells().begin(), p.given_cells().end());
+  r.wrong_cells.assign(p.wrong_cells().begin(), p.wrong_cells().end());
   return r;
 }
 

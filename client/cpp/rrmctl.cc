@@ -65,6 +65,10 @@ ABSL_FLAG(int, lyapunov_draws, 0, "submit: independent tangent starts (0 = 1)");
 ABSL_FLAG(std::string, lyapunov_method, "",
           "submit: qr (default) | propagator; report: which records' lambda to analyse");
 ABSL_FLAG(int, early_window, 0, "submit: propagator early window w; report: early window w (0 = 4)");
+ABSL_FLAG(int, energy_map_directions, 0,
+          "submit: energy maps of the top n directions per puzzle position (0 = off; n <= lyapunov_k)");
+ABSL_FLAG(int64_t, job_deadline_seconds, 0,
+          "submit: JobOptions.deadline_seconds, the job fails this many seconds after submission (0 = none)");
 ABSL_FLAG(uint64_t, seed, 0, "submit: Q_0 and noise seed");
 ABSL_FLAG(std::string, tangent_dtype, "", "submit: float32 (default) | float64");
 ABSL_FLAG(int, restarts, 0, "submit: runs per puzzle R (0 = 1); report: runs for the restart analysis (0 = all)");
@@ -112,7 +116,7 @@ subcommands:
                                   [--config=YAML --override=k=v,... --devices=cpu#0,...]
   models unload NAME
   submit --model=NAME (--data=DIR | --sudoku=FILE | --maze=FILE | --server_data=PATH)
-         [--limit --segments --lyapunov_k --lyapunov_draws --lyapunov_method --early_window
+         [--limit --segments --lyapunov_k --lyapunov_draws --lyapunov_method --early_window --energy_map_directions --job_deadline_seconds
           --seed --tangent_dtype --restarts --restart_kind --restart_sigma --batch_size
           --priority --label=k=v,... --idempotency_key] [--wait]
                                   prints the job id alone on stdout; --wait follows it
@@ -397,6 +401,8 @@ std::optional<v1::SubmitJobRequest> SubmitRequestFromFlags(int* exit_code) {
   options->set_lyapunov_draws(absl::GetFlag(FLAGS_lyapunov_draws));
   options->set_lyapunov_method(absl::GetFlag(FLAGS_lyapunov_method));
   options->set_early_window(absl::GetFlag(FLAGS_early_window));
+  options->set_energy_map_directions(absl::GetFlag(FLAGS_energy_map_directions));
+  options->set_deadline_seconds(absl::GetFlag(FLAGS_job_deadline_seconds));
   options->set_seed(absl::GetFlag(FLAGS_seed));
   options->set_tangent_dtype(absl::GetFlag(FLAGS_tangent_dtype));
   options->mutable_restarts()->set_kind(absl::GetFlag(FLAGS_restart_kind));

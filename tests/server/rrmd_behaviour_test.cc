@@ -3,6 +3,7 @@
 // input validation, path confinement, bearer tokens, failing devices.
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -68,6 +69,87 @@ TEST_F(RrmdBehaviour, CancelStopsAJobAndKeepsItsRecords) {
   EXPECT_EQ(static_cast<int64_t>(records.size()), later.records_stored());
   auto again = Context();
   EXPECT_EQ(stub_->CancelJob(again.get(), cancel, &cancelled).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// One counter of the server's /metrics page (0 when absent).
+double MetricValue(int metrics_port, const std::string& name) {
+  const std::string command = "curl -s http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics";
+  std::string text;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    char buffer[4096];
+    size_t n;
+    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) text.append(buffer, n);
+    ::pclose(pipe);
+  }
+  const size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? 0 : std::stod(text.substr(at + name.size() + 2));
+}
+
+// A job whose one work item runs for minutes: 4096 segments with 8 tangents.
+v1::SubmitJobRequest LongJob() {
+  v1::SubmitJobRequest request = SudokuJob("trm", 2, 4096, 2);
+  request.mutable_options()->set_lyapunov_k(8);
+  return request;
+}
+
+TEST_F(RrmdBehaviour, CancelStopsRunningItemsAtASegmentBoundaryAndFreesTheWorker) {
+  StartServer("cancel_running", {kModelFlag, "--devices=cpu"});  // one worker
+  const std::string long_job = MustSubmit(LongJob());
+  while (Get(long_job).state() != v1::JOB_STATE_RUNNING) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(long_job);
+  v1::Job cancelled;
+  auto context = Context();
+  ASSERT_TRUE(stub_->CancelJob(context.get(), cancel, &cancelled).ok());
+  // The only worker is free again: a small job runs to the end.
+  const std::string small = MustSubmit(SudokuJob("trm", 2, 2, 2));
+  EXPECT_EQ(WaitForJob(*stub_, small).state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(MetricValue(rrmd_->metrics_port(), "rrm_work_items_stopped_total"), 1)
+      << "the running item was not stopped at a segment boundary";
+  EXPECT_EQ(Get(long_job).state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(Get(long_job).records_stored(), 0);
+
+  // kill -9 after the cancel: it stays cancelled, nothing stored twice.
+  rrmd_->Kill();
+  std::string failure;
+  ASSERT_TRUE(rrmd_->Start(&failure, /*keep_ports=*/true)) << failure;
+  stub_ = rrmd_->Stub();
+  EXPECT_EQ(Get(long_job).state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(Get(long_job).records_stored(), 0);
+  std::vector<v1::ExampleRecord> records;
+  EXPECT_TRUE(StreamAll(*stub_, small, 0, &records).ok());
+  EXPECT_EQ(records.size(), 2u);
+}
+
+TEST_F(RrmdBehaviour, DeadlineFailsAJobNamingItAndKeepsItsRecords) {
+  StartServer("deadline", {kModelFlag});
+  // Many one-puzzle items: some finish before the deadline, the rest cannot.
+  v1::SubmitJobRequest request = SudokuJob("trm", 400, 64, 1);
+  request.mutable_options()->set_lyapunov_k(4);
+  request.mutable_options()->set_deadline_seconds(2);
+  const std::string job_id = MustSubmit(request);
+  const v1::Job ended = WaitForJob(*stub_, job_id);
+  ASSERT_EQ(ended.state(), v1::JOB_STATE_FAILED) << ended.error();
+  EXPECT_THAT(ended.error(), HasSubstr("options.deadline_seconds = 2"));
+  EXPECT_LT(ended.records_stored(), 400);
+  std::vector<v1::ExampleRecord> records;
+  EXPECT_TRUE(StreamAll(*stub_, job_id, 0, &records).ok());
+  EXPECT_EQ(static_cast<int64_t>(records.size()), ended.records_stored());
+
+  // kill -9 after the deadline: still failed, the same records, none twice.
+  rrmd_->Kill();
+  std::string failure;
+  ASSERT_TRUE(rrmd_->Start(&failure, /*keep_ports=*/true)) << failure;
+  stub_ = rrmd_->Stub();
+  const v1::Job again = Get(job_id);
+  EXPECT_EQ(again.state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(again.records_stored(), ended.records_stored());
+  std::vector<v1::ExampleRecord> after;
+  EXPECT_TRUE(StreamAll(*stub_, job_id, 0, &after).ok());
+  std::set<int32_t> indices;
+  for (const v1::ExampleRecord& r : after) indices.insert(r.example_index());
+  EXPECT_EQ(indices.size(), after.size());
+  EXPECT_EQ(after.size(), records.size());
 }
 
 TEST_F(RrmdBehaviour, IdempotentResubmitReturnsTheSameJob) {
@@ -189,6 +271,23 @@ TEST_F(RrmdBehaviour, RejectsEveryBadSubmissionNamingTheField) {
        grpc::StatusCode::INVALID_ARGUMENT, "options.tangent_dtype"},
       {"negative lyapunov k", [](auto& r) { r.mutable_options()->set_lyapunov_k(-1); },
        grpc::StatusCode::INVALID_ARGUMENT, "options.lyapunov_k"},
+      // What the core refuses is refused at submit (one validator), not
+      // accepted and then failed record by record.
+      {"propagator with draws",
+       [](auto& r) {
+         r.mutable_options()->set_lyapunov_k(2);
+         r.mutable_options()->set_lyapunov_method("propagator");
+         r.mutable_options()->set_lyapunov_draws(2);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "options.lyapunov_draws: the propagator does not depend on a start"},
+      {"energy maps above k",
+       [](auto& r) {
+         r.mutable_options()->set_lyapunov_k(2);
+         r.mutable_options()->set_energy_map_directions(3);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "options.energy_map_directions: expected 0 (off) or 1..lyapunov_k (2), found 3"},
+      {"negative deadline", [](auto& r) { r.mutable_options()->set_deadline_seconds(-5); },
+       grpc::StatusCode::INVALID_ARGUMENT, "options.deadline_seconds: expected 0 (none) or a positive number, found -5"},
       {"dataset outside data_root", [](auto& r) { r.mutable_puzzles()->set_dataset_path("/etc"); },
        grpc::StatusCode::PERMISSION_DENIED, "puzzles.dataset_path"},
   };

@@ -144,7 +144,9 @@ def cmd_submit(args):
                   tangent_dtype=args.tangent_dtype, restarts=args.restarts, restart_kind=args.restart_kind,
                   restart_sigma=args.restart_sigma, batch_size=args.batch_size, priority=args.priority,
                   lyapunov_draws=args.lyapunov_draws, lyapunov_method=args.lyapunov_method,
-                  early_window=args.early_window, idempotency_key=args.idempotency_key,
+                  early_window=args.early_window, energy_map_directions=args.energy_map_directions,
+                  deadline_seconds=args.job_deadline_seconds,
+                  idempotency_key=args.idempotency_key,
                   job_labels=dict(kv.split("=", 1) for kv in args.label))
     sources = [x for x in (args.sudoku, args.maze, args.data, args.server_data) if x]
     if len(sources) != 1:
@@ -317,6 +319,10 @@ def build_parser():
     p.add_argument("--lyapunov_draws", type=int, default=0)
     p.add_argument("--lyapunov_method", default="", help="qr (default) | propagator")
     p.add_argument("--early_window", type=int, default=0)
+    p.add_argument("--energy_map_directions", type=int, default=0,
+                   help="energy maps of the top n directions per puzzle position (0 = off)")
+    p.add_argument("--job_deadline_seconds", type=int, default=0,
+                   help="the job fails this many seconds after submission, records kept (0 = none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tangent_dtype", default="", help="float32 (default) | float64")
     p.add_argument("--restarts", type=int, default=1, help="runs per puzzle R")

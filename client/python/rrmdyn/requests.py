@@ -20,7 +20,8 @@ def submit_request(model: str, puzzles: Any = None, *, kind: Optional[str] = Non
                    seed: int = 0, tangent_dtype: str = "", restarts: int = 1, restart_kind: str = "none",
                    restart_sigma: float = 0.0, batch_size: int = 0, priority: int = 0,
                    job_labels: Optional[Mapping[str, Any]] = None, lyapunov_draws: int = 0,
-                   lyapunov_method: str = "", early_window: int = 0, idempotency_key: str = "") -> Any:
+                   lyapunov_method: str = "", early_window: int = 0, energy_map_directions: int = 0,
+                   deadline_seconds: int = 0, idempotency_key: str = "") -> Any:
     """The rrm.v1.SubmitJobRequest that Client.submit sends (arguments: see there)."""
     request = pb.SubmitJobRequest(model=model, idempotency_key=idempotency_key)
     request.puzzles.CopyFrom(_puzzles.build(pb, puzzles, kind=kind, solutions=solutions, labels=labels, ids=ids,
@@ -41,6 +42,8 @@ def submit_request(model: str, puzzles: Any = None, *, kind: Optional[str] = Non
     o.lyapunov_draws = int(lyapunov_draws)
     o.lyapunov_method = lyapunov_method
     o.early_window = int(early_window)
+    o.energy_map_directions = int(energy_map_directions)
+    o.deadline_seconds = int(deadline_seconds)
     return request
 
 
