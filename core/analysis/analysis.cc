@@ -1045,6 +1045,8 @@ absl::StatusOr<Report> Analyze(const std::vector<ExampleRecord>& records, const 
   }
   counts.accuracy = Wilson(counts.successes, counts.population);
 
+  report.energy = AnalyzeEnergyMaps(population_records, params.bootstrap, params.seed);
+  if (!one_population) report.energy.absent_reason = report.population.absent_reason;
   report.settling = ComputeSettling(population, params);
   if (population.empty()) report.settling.absent_reason = "no records in the population (restart 0, no error)";
 

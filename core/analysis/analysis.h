@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/analysis/energy.h"
 #include "core/measure/record.h"
 
 namespace rrm::analysis {
@@ -333,6 +334,7 @@ struct Report {
   std::vector<MatchedAuc> matched;      // lambda_1, h_T in d_T bins; lambda_1, d_T, h_T in givens
   EarlyWindow early;
   Halting halting;
+  EnergyAnalysis energy;            // issue 17 energy maps (core/analysis/energy.h)
   Restarts restarts;
 };
 

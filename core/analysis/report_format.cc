@@ -94,6 +94,51 @@ void AppendBin(const BinRow& b, std::string* out) {
   o.Double("auc_raw", b.auc_raw);
 }
 
+void AppendMean(const MeanStat& m, std::string* out) {
+  JsonObject o(out);
+  o.Int("n", m.n);
+  o.Double("mean", m.mean);
+  o.Double("ci_low", m.ci_low);
+  o.Double("ci_high", m.ci_high);
+}
+
+void AppendCellAuc(const CellAuc& a, std::string* out) {
+  JsonObject o(out);
+  o.String("comparison", a.comparison);
+  o.String("population", a.population);
+  o.String("direction", a.direction);
+  o.Int("puzzles", a.puzzles);
+  o.Int("n_positive", a.n_positive);
+  o.Int("n_negative", a.n_negative);
+  o.Double("pairs", a.pairs);
+  o.Double("auc_raw", a.auc_raw);
+  o.Double("ci_low", a.ci_low);
+  o.Double("ci_high", a.ci_high);
+  o.Int("ci_replicates", a.ci_replicates);
+  o.String("absent_reason", a.absent_reason);
+}
+
+void AppendEnergyStats(const EnergyMapStats& m, std::string* out) {
+  JsonObject o(out);
+  o.String("method", m.method);
+  o.Int("directions", m.directions);
+  o.Int("records", m.records);
+  o.Int("cells", m.cells);
+  AppendCellAuc(m.wrong_vs_right, o.Key("wrong_vs_right"));
+  AppendCellAuc(m.blank_vs_given, o.Key("blank_vs_given"));
+  AppendMean(m.puzzle_position_share, o.Key("puzzle_position_share"));
+  o.Array("concentration", m.concentration, [](const Concentration& c, std::string* text) {
+    JsonObject j(text);
+    j.String("score", c.score);
+    AppendMean(c.success, j.Key("success"));
+    AppendMean(c.failure, j.Key("failure"));
+    AppendMean(c.difference, j.Key("difference"));
+  });
+  o.Doubles("mean_cells_success", m.mean_cells_success);
+  o.Doubles("mean_cells_failure", m.mean_cells_failure);
+  o.String("absent_reason", m.absent_reason);
+}
+
 void AppendStrings(const std::vector<std::string>& items, const char* name, JsonObject* o) {
   o->Array(name, items, [](const std::string& s, std::string* out) { AppendJsonString(s, out); });
 }
@@ -223,6 +268,13 @@ std::string ReportToJson(const Report& r) {
     o.String("rule", h.rule);
     AppendProportion(h.failures_halted_by_rule, o.Key("failures_halted_by_rule"));
     o.String("rule_absent_reason", h.rule_absent_reason);
+  }
+  {
+    JsonObject o(root.Key("energy"));
+    const EnergyAnalysis& e = r.energy;
+    o.Array("maps", e.maps, AppendEnergyStats);
+    o.Int("records_without_maps", e.records_without_maps);
+    o.String("absent_reason", e.absent_reason);
   }
   {
     JsonObject o(root.Key("restarts"));
@@ -427,6 +479,34 @@ std::string FormatReportTable(const Report& r) {
                     ShareText(h.failures_halted_by_rule), " of ", h.failures_halted_by_rule.n, "\n");
   } else {
     absl::StrAppend(&out, "  model's own halting rule: n/a (", h.rule_absent_reason, ")\n");
+  }
+
+  const EnergyAnalysis& energy = r.energy;
+  absl::StrAppend(&out, "\nEnergy maps: where the dominant directions' energy sits (cells; docs/analysis.md)\n");
+  if (!energy.absent_reason.empty()) {
+    absl::StrAppend(&out, "  n/a (", energy.absent_reason, ")\n");
+  }
+  for (const EnergyMapStats& m : energy.maps) {
+    if (!m.absent_reason.empty()) {
+      absl::StrAppend(&out, "  ", m.method, ": n/a (", m.absent_reason, ")\n");
+      continue;
+    }
+    absl::StrAppendFormat(&out, "  %s (top %d directions, %d records, %d cells; %s of the energy on puzzle positions)\n",
+                          m.method, m.directions, m.records, m.cells, Pct(m.puzzle_position_share.mean));
+    for (const CellAuc* a : {&m.wrong_vs_right, &m.blank_vs_given}) {
+      if (a->absent_reason.empty()) {
+        absl::StrAppendFormat(&out, "    %-21s AUC %s [%s, %s] over %d puzzles (%s)\n", a->comparison, Num(a->auc_raw, 3),
+                              Num(a->ci_low, 3), Num(a->ci_high, 3), a->puzzles, a->direction);
+      } else {
+        absl::StrAppendFormat(&out, "    %-21s AUC n/a (%s)\n", a->comparison, a->absent_reason);
+      }
+    }
+    for (const Concentration& c : m.concentration) {
+      absl::StrAppendFormat(&out, "    %-21s success %s [%s, %s], failure %s [%s, %s], failure - success %s [%s, %s]\n",
+                            c.score, Num(c.success.mean, 3), Num(c.success.ci_low, 3), Num(c.success.ci_high, 3),
+                            Num(c.failure.mean, 3), Num(c.failure.ci_low, 3), Num(c.failure.ci_high, 3),
+                            Num(c.difference.mean, 3), Num(c.difference.ci_low, 3), Num(c.difference.ci_high, 3));
+    }
   }
 
   const Restarts& t = r.restarts;
