@@ -315,6 +315,11 @@ grpc::ServerUnaryReactor* DynamicsService::CancelJob(grpc::CallbackServerContext
   });
 }
 
+grpc::ServerUnaryReactor* DynamicsService::DeleteJob(grpc::CallbackServerContext* context,
+                                                     const v1::DeleteJobRequest* request, v1::DeleteJobResponse*) {
+  return Unary(context, "DeleteJob", [&](const Caller& caller) { return jobs_->Delete(request->job_id(), caller); });
+}
+
 grpc::ServerUnaryReactor* DynamicsService::Analyze(grpc::CallbackServerContext* context,
                                                    const v1::AnalyzeRequest* request, v1::AnalyzeResponse* response) {
   return UnaryOffThread(context, "Analyze", [this, request, response](const Caller& caller) -> absl::Status {

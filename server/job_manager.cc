@@ -212,6 +212,7 @@ absl::Status JobManager::Recover() {
     Enqueue(spec.job_id(), job, done);
     MaybeFinish(spec.job_id());
   }
+  if (metrics_ != nullptr) metrics_->SetStoreBytes(static_cast<double>(store_->TotalBytes()));
   PublishJobCounts();
   return absl::OkStatus();
 }
@@ -624,6 +625,43 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id, const Call
   return job.info;
 }
 
+absl::Status JobManager::Delete(const std::string& job_id, const Caller& caller) {
+  absl::MutexLock lock(&mu_);
+  RRM_RETURN_IF_ERROR(CheckAccess(job_id, caller));
+  return Remove(job_id);
+}
+
+int64_t JobManager::DeleteFinishedBefore(absl::Time cutoff) {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> old;
+  for (const auto& [id, job] : jobs_) {
+    if (Finished(job.info.state()) && absl::FromUnixSeconds(0) + absl::Seconds(job.info.finished_unix()) < cutoff) {
+      old.push_back(id);
+    }
+  }
+  int64_t deleted = 0;
+  for (const std::string& id : old) {
+    if (absl::Status status = Remove(id); status.ok()) {
+      ++deleted;
+    } else {
+      std::cerr << "rrmd: --retain_finished_days: job " << id << ": " << status << "\n";
+    }
+  }
+  return deleted;
+}
+
+absl::Status JobManager::Remove(const std::string& job_id) {
+  JobEntry& job = jobs_.at(job_id);
+  if (!Finished(job.info.state())) FinishJob(job_id, job, v1::JOB_STATE_CANCELLED, "cancelled by DeleteJob");
+  // Files first: if they cannot be removed the job stays listed and can be deleted again.
+  RRM_RETURN_IF_ERROR(store_->Delete(job_id));
+  if (!job.info.idempotency_key().empty()) idempotency_.erase({job.info.owner(), job.info.idempotency_key()});
+  jobs_.erase(job_id);
+  PublishJobCounts();
+  if (metrics_ != nullptr) metrics_->SetStoreBytes(static_cast<double>(store_->TotalBytes()));
+  return absl::OkStatus();
+}
+
 std::optional<Assignment> JobManager::Next(const DeviceSlot& worker, absl::Duration timeout) {
   {
     absl::MutexLock lock(&mu_);
@@ -704,7 +742,9 @@ void JobManager::Complete(const DeviceSlot& worker, Assignment a,
   } else {
     const absl::Status& status = result.status();
     absl::MutexLock lock(&mu_);
-    JobEntry& job = jobs_[a.item.job_id];
+    auto found = jobs_.find(a.item.job_id);
+    if (found == jobs_.end()) return;  // deleted meanwhile
+    JobEntry& job = found->second;
     if (status.code() == absl::StatusCode::kCancelled || status.code() == absl::StatusCode::kDeadlineExceeded) {
       // The item stopped at a segment boundary (options.stop): the job was
       // finished meanwhile (CancelJob, a failure) or passed its deadline.
@@ -722,7 +762,7 @@ void JobManager::Complete(const DeviceSlot& worker, Assignment a,
       WorkItem first = a.item, second = a.item;
       first.end = second.begin = a.item.begin + a.item.size() / 2;
       scheduler_->Requeue({std::move(first), std::move(second)});
-      --jobs_[a.item.job_id].in_flight;
+      --job.in_flight;
       return;
     }
     if (DeviceFault(status)) {
@@ -746,7 +786,7 @@ void JobManager::Complete(const DeviceSlot& worker, Assignment a,
       }
       if (another && a.item.attempts < 2) {
         scheduler_->Requeue({a.item});
-        --jobs_[a.item.job_id].in_flight;
+        --job.in_flight;
         return;
       }
     }

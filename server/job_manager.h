@@ -106,6 +106,12 @@ class JobManager : public WorkSource {
   std::vector<v1::Job> List(v1::JobState state, const Caller& caller) const;
   // FAILED_PRECONDITION for a job already finished (its state is unchanged).
   absl::StatusOr<v1::Job> Cancel(const std::string& job_id, const Caller& caller);
+  // Removes the job and its files (the owner's or an admin's); an unfinished
+  // job is cancelled first (its running items stop at a segment boundary).
+  absl::Status Delete(const std::string& job_id, const Caller& caller);
+  // Deletes every job that finished before `cutoff` (--retain_finished_days);
+  // returns how many.
+  int64_t DeleteFinishedBefore(absl::Time cutoff);
 
   JobStore* store() const { return store_; }
 
@@ -149,6 +155,8 @@ class JobManager : public WorkSource {
   void FinishJob(const std::string& job_id, JobEntry& job, v1::JobState state, const std::string& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PublishJobCounts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets the job and removes its files; the one path of DeleteJob and retention.
+  absl::Status Remove(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job's deadline from its stored request, and the stop check its items run.
   static void SetUpStop(JobEntry& job, int64_t deadline_seconds);
   // Ends every unfinished job past its deadline as FAILED (workers call it

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status.h"
 
 namespace rrm::server {
 namespace {
@@ -115,6 +116,11 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& data
   std::filesystem::create_directories(data_dir + "/jobs", error);
   if (error) {
     return absl::InternalError(absl::StrCat("--data_dir: cannot create ", data_dir, "/jobs: ", error.message()));
+  }
+  // Deletes a crash cut short: their jobs were already gone from jobs/.
+  std::filesystem::remove_all(data_dir + "/trash", error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("--data_dir: cannot empty ", data_dir, "/trash: ", error.message()));
   }
   std::unique_ptr<JobStore> store(new JobStore(data_dir));
   if (absl::Status status = store->Scan(); !status.ok()) return status;
@@ -294,6 +300,50 @@ absl::Status JobStore::Finish(const std::string& job_id, const StoredJobEnd& end
   }
   for (auto& wake : waiters) wake();
   return absl::OkStatus();
+}
+
+absl::Status JobStore::Delete(const std::string& job_id) {
+  std::shared_ptr<Log> log;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = logs_.find(job_id);
+    if (it == logs_.end()) return absl::NotFoundError(absl::StrCat("job_id: no job ", job_id));
+    log = it->second;
+  }
+  absl::MutexLock append_lock(&log->append_mu);  // no append is half-way
+  const std::string trash = data_dir_ + "/trash";
+  std::error_code error;
+  std::filesystem::create_directories(trash, error);
+  if (error) return absl::InternalError(absl::StrCat("cannot create ", trash, ": ", error.message()));
+  if (::rename(JobDir(job_id).c_str(), (trash + "/" + job_id).c_str()) != 0) {
+    return ErrnoError("cannot move into trash/", JobDir(job_id));
+  }
+  RRM_RETURN_IF_ERROR(SyncFolder(data_dir_ + "/jobs"));
+  RRM_RETURN_IF_ERROR(SyncFolder(trash));
+  std::vector<std::function<void()>> waiters;
+  {
+    absl::MutexLock lock(&mu_);
+    logs_.erase(job_id);
+  }
+  {
+    absl::MutexLock lock(&log->mu);
+    log->finished = true;
+    waiters.swap(log->waiters);
+  }
+  for (auto& wake : waiters) wake();  // readers find the job gone
+  std::filesystem::remove_all(trash + "/" + job_id, error);
+  if (error) return absl::InternalError(absl::StrCat("cannot remove ", trash, "/", job_id, ": ", error.message()));
+  return absl::OkStatus();
+}
+
+int64_t JobStore::TotalBytes() const {
+  std::error_code error;
+  int64_t bytes = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(data_dir_ + "/jobs", error);
+       !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+    if (it->is_regular_file(error)) bytes += static_cast<int64_t>(it->file_size(error));
+  }
+  return bytes;
 }
 
 absl::StatusOr<absl::flat_hash_set<std::pair<int32_t, int32_t>>> JobStore::StoredKeys(

@@ -7,6 +7,12 @@
 //   <data_dir>/jobs/<job_id>/spec.pb      rrm.server.StoredJob (written once)
 //   <data_dir>/jobs/<job_id>/records.log  append-only record log (below)
 //   <data_dir>/jobs/<job_id>/end.pb       rrm.server.StoredJobEnd (final state)
+//   <data_dir>/trash/<job_id>/            a job being deleted (DeleteJob)
+//
+// Deleting renames the job's folder into trash/ (one atomic rename, the
+// parent folders fsync'ed) and then removes it; Open() empties trash/ first,
+// so a delete cut short by a crash completes at the next start and a job is
+// always either whole or gone.
 //
 // spec.pb and end.pb are written to a temporary name, fsync'ed and renamed, so
 // they exist whole or not at all. records.log is a sequence of frames
@@ -89,6 +95,13 @@ class JobStore {
   // Writes end.pb (durably) and seals the log: no more appends; subscribers
   // are woken. FAILED_PRECONDITION if already finished.
   absl::Status Finish(const std::string& job_id, const StoredJobEnd& end);
+
+  // Removes the job's files (see the layout above); its readers then get
+  // NOT_FOUND. NOT_FOUND for an unknown job, INTERNAL on I/O errors.
+  absl::Status Delete(const std::string& job_id);
+
+  // Bytes of every job's spec, log and end file, as of now.
+  int64_t TotalBytes() const;
 
   // Keys (example_index, restart) already stored for the job.
   absl::StatusOr<absl::flat_hash_set<std::pair<int32_t, int32_t>>> StoredKeys(const std::string& job_id) const;

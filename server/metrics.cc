@@ -50,6 +50,11 @@ Metrics::Metrics()
                               .Register(*registry_)),
       records_stored_(BuildCounter().Name(metric::kRecordsStored).Help("Records appended to the job store").Register(*registry_).Add({})),
       record_bytes_(BuildCounter().Name(metric::kRecordBytes).Help("Bytes appended to record logs").Register(*registry_).Add({})),
+      store_bytes_(BuildGauge()
+                       .Name(metric::kStoreBytes)
+                       .Help("Bytes of every stored job's files under --data_dir/jobs")
+                       .Register(*registry_)
+                       .Add({})),
       rpcs_(BuildCounter().Name(metric::kRpcs).Help("RPCs answered, by method and gRPC status code").Register(*registry_)),
       models_loaded_(BuildGauge().Name(metric::kModelsLoaded).Help("Models in the registry").Register(*registry_).Add({})) {
   for (const char* state : {"queued", "running", "succeeded", "failed", "cancelled"}) SetJobs(state, 0);
@@ -86,7 +91,9 @@ void Metrics::SetDeviceInRotation(const std::string& device, bool in_rotation) {
 void Metrics::RecordsStored(double records, double bytes) {
   records_stored_.Increment(records);
   record_bytes_.Increment(bytes);
+  store_bytes_.Increment(bytes);
 }
+void Metrics::SetStoreBytes(double bytes) { store_bytes_.Set(bytes); }
 void Metrics::Rpc(const std::string& method, const std::string& code) {
   rpcs_.Add({{metric::kMethodLabel, method}, {metric::kCodeLabel, code}}).Increment();
 }

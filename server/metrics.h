@@ -31,6 +31,7 @@ inline constexpr char kDeviceMemory[] = "rrm_device_memory_bytes";            //
 inline constexpr char kDeviceInRotation[] = "rrm_device_in_rotation";         // gauge {device}
 inline constexpr char kRecordsStored[] = "rrm_records_stored_total";          // counter
 inline constexpr char kRecordBytes[] = "rrm_record_bytes_total";              // counter
+inline constexpr char kStoreBytes[] = "rrm_store_bytes";                      // gauge: bytes under --data_dir/jobs
 inline constexpr char kRpcs[] = "rrm_rpcs_total";                             // counter {method, code}
 inline constexpr char kModelsLoaded[] = "rrm_models_loaded";                  // gauge
 inline constexpr char kStateLabel[] = "state";
@@ -59,6 +60,7 @@ class Metrics {
   void SetDeviceMemory(const std::string& device, double bytes);
   void SetDeviceInRotation(const std::string& device, bool in_rotation);
   void RecordsStored(double records, double bytes);
+  void SetStoreBytes(double bytes);
   void Rpc(const std::string& method, const std::string& code);
   void SetModelsLoaded(double count);
 
@@ -77,6 +79,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& device_in_rotation_;
   prometheus::Counter& records_stored_;
   prometheus::Counter& record_bytes_;
+  prometheus::Gauge& store_bytes_;
   prometheus::Family<prometheus::Counter>& rpcs_;
   prometheus::Gauge& models_loaded_;
 };

@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -16,6 +17,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -31,6 +33,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "core/common/cpu_setup.h"
 #include "core/common/status.h"
 #include "server/auth.h"
@@ -71,6 +74,8 @@ ABSL_FLAG(int32_t, device_rest_seconds, 300,
 ABSL_FLAG(int32_t, threads, 0,
           "intra-op threads per CPU worker (0: OMP_NUM_THREADS if set, else the cores this process may use shared "
           "among its CPU workers)");
+ABSL_FLAG(double, retain_finished_days, 0,
+          "delete jobs finished more than this many days ago, at start-up and daily (0 = keep every job)");
 ABSL_FLAG(std::string, fail_device, "", "testing only: every work item on this worker fails (INTERNAL)");
 
 namespace {
@@ -157,6 +162,32 @@ absl::Status Serve() {
               << absl::StrJoin(info->devices(), ", ") << "\n";
   }
   RRM_RETURN_IF_ERROR(jobs.Recover());
+  const double retain_days = absl::GetFlag(FLAGS_retain_finished_days);
+  if (!(retain_days >= 0) || !std::isfinite(retain_days)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--retain_finished_days: expected 0 (keep every job) or a positive number, found ", retain_days));
+  }
+  // Retention: at start-up (before serving), then daily until shutdown.
+  const auto apply_retention = [&] {
+    const int64_t deleted = jobs.DeleteFinishedBefore(absl::Now() - absl::Hours(24 * retain_days));
+    if (deleted > 0) std::cerr << "rrmd: --retain_finished_days: deleted " << deleted << " finished jobs" << std::endl;
+  };
+  absl::Notification stopping;
+  std::thread retention;
+  if (retain_days > 0) {
+    apply_retention();
+    retention = std::thread([&] {
+      while (!stopping.WaitForNotificationWithTimeout(absl::Hours(24))) apply_retention();
+    });
+  }
+  struct JoinRetention {
+    absl::Notification& stopping;
+    std::thread& thread;
+    ~JoinRetention() {
+      if (!stopping.HasBeenNotified()) stopping.Notify();
+      if (thread.joinable()) thread.join();
+    }
+  } join_retention{stopping, retention};
 
   std::unique_ptr<prometheus::Exposer> exposer;
   try {

@@ -9,6 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "server/job_store.h"
 #include "tests/server/rrmd_process.h"
 
 namespace rrm::testing {
@@ -150,6 +151,102 @@ TEST_F(RrmdBehaviour, DeadlineFailsAJobNamingItAndKeepsItsRecords) {
   for (const v1::ExampleRecord& r : after) indices.insert(r.example_index());
   EXPECT_EQ(indices.size(), after.size());
   EXPECT_EQ(after.size(), records.size());
+}
+
+grpc::Status DeleteJob(v1::Dynamics::Stub& stub, const std::string& job_id) {
+  v1::DeleteJobRequest request;
+  request.set_job_id(job_id);
+  v1::DeleteJobResponse response;
+  auto context = Context();
+  return stub.DeleteJob(context.get(), request, &response);
+}
+
+TEST_F(RrmdBehaviour, DeleteJobRemovesItsFilesAndCancelsARunningJobFirst) {
+  const std::string data_dir = TempFolder("delete");
+  StartServer("delete", {kModelFlag, "--devices=cpu"});
+  const std::string done = MustSubmit(SudokuJob("trm", 2, 2, 2));
+  ASSERT_EQ(WaitForJob(*stub_, done).state(), v1::JOB_STATE_SUCCEEDED);
+  const std::string kept = MustSubmit(SudokuJob("trm", 1, 2, 1));
+  ASSERT_EQ(WaitForJob(*stub_, kept).state(), v1::JOB_STATE_SUCCEEDED);
+  const double bytes_before = MetricValue(rrmd_->metrics_port(), "rrm_store_bytes");
+  ASSERT_TRUE(std::filesystem::exists(data_dir + "/jobs/" + done));
+
+  ASSERT_TRUE(DeleteJob(*stub_, done).ok());
+  EXPECT_FALSE(std::filesystem::exists(data_dir + "/jobs/" + done));
+  v1::GetJobRequest get;
+  get.set_job_id(done);
+  v1::Job job;
+  auto context = Context();
+  EXPECT_EQ(stub_->GetJob(context.get(), get, &job).error_code(), grpc::StatusCode::NOT_FOUND);
+  std::vector<v1::ExampleRecord> records;
+  EXPECT_EQ(StreamAll(*stub_, done, 0, &records).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(DeleteJob(*stub_, done).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_LT(MetricValue(rrmd_->metrics_port(), "rrm_store_bytes"), bytes_before);
+
+  // A running job is cancelled first: its item stops and the worker is free.
+  const std::string running = MustSubmit(LongJob());
+  while (Get(running).state() != v1::JOB_STATE_RUNNING) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(DeleteJob(*stub_, running).ok());
+  const std::string small = MustSubmit(SudokuJob("trm", 1, 2, 1));
+  EXPECT_EQ(WaitForJob(*stub_, small).state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_FALSE(std::filesystem::exists(data_dir + "/jobs/" + running));
+  EXPECT_EQ(Get(kept).records_stored(), 1) << "another job's records are untouched";
+}
+
+// A crash after the delete's rename into trash/ (the folder half removed):
+// the next start completes it, and the other jobs are whole.
+TEST_F(RrmdBehaviour, ARestartInTheMiddleOfADeleteCompletesIt) {
+  const std::string data_dir = TempFolder("delete_restart");
+  StartServer("delete_restart", {kModelFlag});
+  const std::string doomed = MustSubmit(SudokuJob("trm", 2, 2, 2));
+  const std::string kept = MustSubmit(SudokuJob("trm", 2, 2, 2));
+  ASSERT_EQ(WaitForJob(*stub_, doomed).state(), v1::JOB_STATE_SUCCEEDED);
+  ASSERT_EQ(WaitForJob(*stub_, kept).state(), v1::JOB_STATE_SUCCEEDED);
+  rrmd_->Kill();
+  std::filesystem::create_directories(data_dir + "/trash");
+  std::filesystem::rename(data_dir + "/jobs/" + doomed, data_dir + "/trash/" + doomed);
+  std::filesystem::remove(data_dir + "/trash/" + doomed + "/records.log");
+  std::string failure;
+  ASSERT_TRUE(rrmd_->Start(&failure, /*keep_ports=*/true)) << failure;
+  stub_ = rrmd_->Stub();
+  EXPECT_FALSE(std::filesystem::exists(data_dir + "/trash"));
+  v1::GetJobRequest get;
+  get.set_job_id(doomed);
+  v1::Job job;
+  auto context = Context();
+  EXPECT_EQ(stub_->GetJob(context.get(), get, &job).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Get(kept).state(), v1::JOB_STATE_SUCCEEDED);
+  std::vector<v1::ExampleRecord> records;
+  EXPECT_TRUE(StreamAll(*stub_, kept, 0, &records).ok());
+  EXPECT_EQ(records.size(), 2u);
+}
+
+TEST_F(RrmdBehaviour, RetainFinishedDaysDeletesOldFinishedJobsAtStartUp) {
+  const std::string data_dir = TempFolder("retention");
+  StartServer("retention", {kModelFlag});
+  const std::string old_job = MustSubmit(SudokuJob("trm", 1, 2, 1));
+  const std::string recent = MustSubmit(SudokuJob("trm", 1, 2, 1));
+  ASSERT_EQ(WaitForJob(*stub_, old_job).state(), v1::JOB_STATE_SUCCEEDED);
+  ASSERT_EQ(WaitForJob(*stub_, recent).state(), v1::JOB_STATE_SUCCEEDED);
+  rrmd_->Kill();
+  // The first job finished ten days ago, as its end.pb says.
+  server::StoredJobEnd end;
+  const std::string end_path = data_dir + "/jobs/" + old_job + "/end.pb";
+  ASSERT_TRUE(end.ParseFromString(ReadText(end_path)));
+  end.set_finished_unix(end.finished_unix() - 10 * 86400);
+  ASSERT_TRUE(server::WriteFileAtomically(end_path, end.SerializeAsString()).ok());
+
+  rrmd_ = std::make_unique<RrmdProcess>(data_dir, std::vector<std::string>{kModelFlag, "--retain_finished_days=7"});
+  std::string failure;
+  ASSERT_TRUE(rrmd_->Start(&failure)) << failure;
+  stub_ = rrmd_->Stub();
+  v1::ListJobsResponse jobs;
+  auto context = Context();
+  ASSERT_TRUE(stub_->ListJobs(context.get(), {}, &jobs).ok());
+  ASSERT_EQ(jobs.jobs_size(), 1);
+  EXPECT_EQ(jobs.jobs(0).job_id(), recent);
+  EXPECT_FALSE(std::filesystem::exists(data_dir + "/jobs/" + old_job));
+  EXPECT_THAT(rrmd_->log(), HasSubstr("deleted 1 finished jobs"));
 }
 
 TEST_F(RrmdBehaviour, IdempotentResubmitReturnsTheSameJob) {

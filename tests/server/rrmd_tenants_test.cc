@@ -70,6 +70,13 @@ class RrmdTenants : public ::testing::Test {
     auto context = Context(token);
     return stub_->CancelJob(context.get(), request, job != nullptr ? job : &ignored);
   }
+  grpc::Status DeleteJob(const std::string& job_id, const std::string& token) {
+    v1::DeleteJobRequest request;
+    request.set_job_id(job_id);
+    v1::DeleteJobResponse response;
+    auto context = Context(token);
+    return stub_->DeleteJob(context.get(), request, &response);
+  }
   grpc::Status Analyze(const std::string& job_id, const std::string& token) {
     v1::AnalyzeRequest request;
     request.set_job_id(job_id);
@@ -111,6 +118,7 @@ class RrmdTenants : public ::testing::Test {
         {"StreamRecords", Stream(job_id, token, &records)},
         {"Analyze", Analyze(job_id, token)},
         {"CancelJob", CancelJob(job_id, token)},
+        {"DeleteJob", DeleteJob(job_id, token)},
     };
     for (const auto& [rpc, status] : answers) {
       EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << rpc << ": " << status.error_message();
@@ -184,6 +192,9 @@ TEST_F(RrmdTenants, AnAdminTokenSeesStreamsAnalyzesAndCancelsEveryonesJobs) {
   }
   ASSERT_TRUE(GetJob(alices, kAlice, &job).ok());
   EXPECT_EQ(job.state(), v1::JOB_STATE_CANCELLED) << "the owner sees the admin's cancellation";
+  // The admin deletes anyone's job; the owner then finds it gone.
+  ASSERT_TRUE(DeleteJob(bobs, kCarol).ok());
+  EXPECT_EQ(GetJob(bobs, kBob).error_code(), grpc::StatusCode::NOT_FOUND);
   // The admin's own job is hidden from the users like anyone else's.
   const std::string carols = MustSubmit(SudokuJob("trm", 1, 2, 1), kCarol);
   ExpectHiddenFrom(carols, kAlice);

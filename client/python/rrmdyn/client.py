@@ -271,6 +271,11 @@ class Job:
         """Cancels the waiting work; stored records stay readable. Returns the status."""
         return JobStatus.from_message(self.client._call("CancelJob", pb.CancelJobRequest(job_id=self.job_id)))
 
+    def delete(self) -> None:
+        """Removes the job and its stored records on the server (DeleteJob; an
+        unfinished job is cancelled first). Afterwards the id is NotFound."""
+        self.client._call("DeleteJob", pb.DeleteJobRequest(job_id=self.job_id))
+
     def done(self) -> bool:
         return self.status().finished
 
