@@ -120,6 +120,20 @@ def test_cancel_stops_the_job_and_keeps_its_records(client):
         job.cancel()
 
 
+def test_delete_removes_the_job_and_a_deadline_fails_it(client):
+    done = client.submit("trm", [SUDOKU] * 2, segments=2, batch_size=2)
+    assert done.wait(progress=False).state is rrmdyn.JobState.SUCCEEDED
+    done.delete()
+    with pytest.raises(rrmdyn.NotFound):
+        done.status()
+    assert done.job_id not in [j.job_id for j in client.jobs()]
+    late = client.submit("trm", [SUDOKU] * 400, segments=64, lyapunov_k=4, batch_size=1, deadline_seconds=1)
+    final = late.wait(progress=False)
+    assert final.state is rrmdyn.JobState.FAILED
+    assert "options.deadline_seconds = 1" in final.error
+    assert len(list(late.records())) == final.records_stored < 400
+
+
 def test_records_resume_after_the_server_is_killed_and_restarted(tmp_path):
     server = Rrmd(tmp_path / "data", [MODEL_FLAG]).start()
     try:

@@ -165,6 +165,10 @@ class Job:
         return JobStatus.from_message(await self.client._call("CancelJob",
                                                               pb.CancelJobRequest(job_id=self.job_id)))
 
+    async def delete(self) -> None:
+        """Removes the job and its stored records (DeleteJob); see rrmdyn.Job.delete."""
+        await self.client._call("DeleteJob", pb.DeleteJobRequest(job_id=self.job_id))
+
     async def done(self) -> bool:
         return (await self.status()).finished
 
