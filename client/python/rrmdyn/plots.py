@@ -367,6 +367,217 @@ def spectrum_and_dimension(records, ax=None, report=None):
     return fig
 
 
+# --- energy maps (issue 17, docs/analysis.md "Energy maps") -----------------
+
+# The map shown when none is asked for: the first of these the data carries.
+ENERGY_METHODS = ("propagator_right", "qr_frame", "propagator_left", "window_right", "window_left")
+
+
+def _energy_maps(report):
+    """(report["energy"], its maps with data) of an Analyze report."""
+    energy = (report or {}).get("energy") or {}
+    maps = [m for m in energy.get("maps") or [] if isinstance(m, dict) and not m.get("absent_reason")
+            and (m.get("mean_cells_failure") or m.get("mean_cells_success"))]
+    return energy, maps
+
+
+def _pick_method(methods, method):
+    """`method` when given (None when absent), else the first of ENERGY_METHODS present, else the first."""
+    methods = list(methods)
+    if method is not None:
+        return method if method in methods else None
+    for m in ENERGY_METHODS:
+        if m in methods:
+            return m
+    return methods[0] if methods else None
+
+
+def _grid(cells):
+    """L cell values -> the puzzle's grid: 9 x 9 for a Sudoku, n x n for a
+    maze (L = n²), one row when L is not a square."""
+    cells = np.asarray(cells, dtype=float)
+    n = math.isqrt(cells.size)
+    return cells.reshape(n, n) if n * n == cells.size and n > 0 else cells.reshape(1, -1)
+
+
+def _grid_lines(ax, shape):
+    """Thin cell lines; for a Sudoku the 3 x 3 boxes bold."""
+    rows, cols = shape
+    if rows * cols > 400:  # a large maze: cell lines would hide the cells
+        return
+    for i in range(1, rows):
+        ax.axhline(i - 0.5, color="white", linewidth=1.6 if (rows, cols) == (9, 9) and i % 3 == 0 else 0.4)
+    for j in range(1, cols):
+        ax.axvline(j - 0.5, color="white", linewidth=1.6 if (rows, cols) == (9, 9) and j % 3 == 0 else 0.4)
+
+
+def _cells_axes(ax, shape):
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlim(-0.5, shape[1] - 0.5)
+    ax.set_ylim(shape[0] - 0.5, -0.5)
+
+
+def _comparison_text(c, name):
+    """"wrong vs right AUC 0.530 [0.434, 0.627], 10 puzzles" from a report comparison."""
+    if not isinstance(c, dict):
+        return "%s: n/a" % name
+    auc = c.get("auc_raw")
+    if not _finite(auc):
+        return "%s: n/a%s" % (name, " (%s)" % c["absent_reason"] if c.get("absent_reason") else "")
+    ci = " [%.3f, %.3f]" % (c["ci_low"], c["ci_high"]) if _finite(c.get("ci_low")) and _finite(c.get("ci_high")) \
+        else ""
+    return "%s AUC %.3f%s over %s puzzles" % (name, auc, ci, c.get("puzzles", "?"))
+
+
+def _outcome_count(m, outcome):
+    for c in m.get("concentration") or []:
+        n = (c.get(outcome) or {}).get("n")
+        if _finite(n):
+            return int(n)
+    return None
+
+
+def energy_heatmaps(report, method=None):
+    """The mean cell map c (docs/analysis.md: a cell's share of the top
+    directions' energy over the cells) of one method, over failures and over
+    successes, side by side on one colour scale: a 9 x 9 grid for a Sudoku,
+    n x n for a maze. `report`: the Analyze report (report["energy"]);
+    `method`: one of ENERGY_METHODS (default: the first present). Without
+    energy maps: one panel with a note saying why."""
+    energy, maps = _energy_maps(report)
+    chosen = _pick_method([m.get("method") for m in maps], method)
+    if chosen is None:
+        fig, ax = _figure(7.0, 3.0)
+        ax.set_axis_off()
+        ax.set_title("Energy maps")
+        if method is not None and maps:
+            why = "no map '%s' in the report (it has %s)" % (method, ", ".join(m.get("method", "?") for m in maps))
+        else:
+            why = energy.get("absent_reason") or next(
+                (m.get("absent_reason") for m in energy.get("maps") or [] if m.get("absent_reason")), "") or (
+                "the report has no energy section (an rrmd before issue 17)" if not energy else
+                "no record carries an energy map")
+        _note(ax, "no energy maps:\n" + why)
+        return fig
+    m = next(x for x in maps if x.get("method") == chosen)
+    fig = Figure(figsize=(10.0, 4.9), dpi=100)
+    axes = [fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)]
+    panels = (("failure", "failures", m.get("mean_cells_failure") or []),
+              ("success", "successes", m.get("mean_cells_success") or []))
+    values = [np.asarray(v, dtype=float) for _, _, v in panels]
+    finite = np.concatenate([v[np.isfinite(v)] for v in values])
+    vmax = float(finite.max()) if finite.size else 1.0
+    image = None
+    for ax, (outcome, label, _), v in zip(axes, panels, values):
+        n = _outcome_count(m, outcome)
+        title = "%s (n = %s)" % (label, n if n is not None else "?")
+        if outcome == "failure":  # the within-failure comparison belongs to this panel
+            title += "\n" + _comparison_text(m.get("wrong_vs_right"), "wrong vs right")
+        ax.set_title(title, fontsize=9.5)
+        if v.size == 0 or not np.isfinite(v).any():
+            _cells_axes(ax, (1, 1))
+            _note(ax, "no %s with this map" % outcome)
+            continue
+        grid = _grid(v)
+        image = ax.imshow(grid, cmap="magma", vmin=0.0, vmax=vmax, interpolation="nearest", aspect="equal")
+        _grid_lines(ax, grid.shape)
+        _cells_axes(ax, grid.shape)
+    if image is not None:
+        bar = fig.colorbar(image, ax=axes, shrink=0.85, pad=0.03)
+        bar.set_label("mean cell share c (uniform = 1/%d)" % int(m.get("cells") or values[0].size or 1))
+    fig.suptitle("Where the energy of the top %s direction(s) lives: %s, %s records\n%s" % (
+        m.get("directions", "?"), chosen, m.get("records", "?"),
+        _comparison_text(m.get("blank_vs_given"), "blank vs given (all records)")), fontsize=10)
+    return fig
+
+
+def _as_dict(record):
+    if isinstance(record, dict):
+        return record
+    from .records import record_to_dict
+    return record_to_dict(record)
+
+
+def _has_maps(records):
+    """True when `records` (dicts or messages, not a DataFrame) carry energy maps."""
+    if records is None or hasattr(records, "columns"):
+        return False
+    return any((r.get("energy_maps") if isinstance(r, dict) else len(getattr(r, "energy_maps", ())) > 0)
+               for r in records)
+
+
+def _cell_shares(energy_map):
+    """positions[P:] normalised over the cells (the report's c)."""
+    p = int(energy_map.get("puzzle_positions") or 0)
+    cells = np.array([float(x) for x in energy_map.get("positions") or []][p:], dtype=float)
+    total = cells.sum() if cells.size else 0.0
+    return cells / total if total > 0 else cells
+
+
+def energy_examples(records, method=None, count=4):
+    """The cell map c of a few failing puzzles (restart 0, not correct, with
+    energy maps; the first `count` by example_index), one heat map each (9 x 9
+    for a Sudoku, n x n for a maze) with the cells wrong at T outlined and the
+    given cells dotted. records: dicts (JSONL) or rrm.v1.ExampleRecord
+    messages (a DataFrame has no maps: the figure says so)."""
+    rows = [] if records is None or hasattr(records, "columns") else [_as_dict(r) for r in records]
+    failing = sorted((r for r in rows if r.get("energy_maps") and not r.get("correct") and not r.get("error")
+                      and int(r.get("restart") or 0) == 0), key=lambda r: int(r.get("example_index") or 0))
+    methods = []
+    for r in failing:
+        methods += [m.get("method") for m in r["energy_maps"] if m.get("method") not in methods]
+    chosen = _pick_method(methods, method)
+    shown = [(r, next(m for m in r["energy_maps"] if m.get("method") == chosen)) for r in failing
+             if any(m.get("method") == chosen for m in r["energy_maps"])][:max(0, int(count))] if chosen else []
+    if not shown:
+        fig, ax = _figure(7.0, 3.0)
+        ax.set_axis_off()
+        ax.set_title("Energy maps of failing puzzles")
+        if not any(r.get("energy_maps") for r in rows):
+            why = "the records carry no energy maps" + (" (a DataFrame holds none)" if hasattr(records, "columns")
+                                                         else "")
+        elif method is not None and chosen is None:
+            why = "no failing puzzle has the map '%s'" % method
+        else:
+            why = "no failing puzzle as given"
+        _note(ax, why)
+        return fig
+    cols = min(len(shown), 4)
+    rows_n = (len(shown) + cols - 1) // cols
+    fig = Figure(figsize=(3.6 * cols + 0.6, 3.7 * rows_n + 0.5), dpi=100)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+    for i, (record, energy_map) in enumerate(shown):
+        ax = fig.add_subplot(rows_n, cols, i + 1)
+        cells = _cell_shares(energy_map)
+        grid = _grid(cells)
+        width = grid.shape[1]
+        image = ax.imshow(grid, cmap="magma", vmin=0.0, interpolation="nearest", aspect="equal")
+        _grid_lines(ax, grid.shape)
+        _cells_axes(ax, grid.shape)
+        wrong = [int(c) for c in record.get("wrong_cells") or [] if 0 <= int(c) < cells.size]
+        for c in wrong:
+            ax.add_patch(Rectangle((c % width - 0.5, c // width - 0.5), 1, 1, fill=False, edgecolor="#00e5ff",
+                                   linewidth=2.0, gid="wrong_cell"))
+        given = [int(c) for c in record.get("given_cells") or [] if 0 <= int(c) < cells.size]
+        if given:
+            ax.plot([c % width for c in given], [c // width for c in given], linestyle="none", marker="o",
+                    markersize=2.5, color="white", markeredgecolor="black", markeredgewidth=0.4, label="given",
+                    gid="given_cells")
+        ax.set_title("puzzle %s: %d wrong cells" % (record.get("puzzle_id") or record.get("example_index", "?"),
+                                                    len(wrong)), fontsize=9.5)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
+    handles = [Rectangle((0, 0), 1, 1, fill=False, edgecolor="#00e5ff", linewidth=2.0, label="wrong at T"),
+               Line2D([], [], linestyle="none", marker="o", markersize=4, color="white", markeredgecolor="black",
+                      label="given")]
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=9, frameon=False)
+    fig.suptitle("Cell share c of %s, failing puzzles (first %d by example index)" % (chosen, len(shown)),
+                 fontsize=10.5)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    return fig
+
+
 ALL = (("displacement_trajectories", displacement_trajectories),
        ("lyapunov_distributions", lyapunov_distributions),
        ("exponent_convergence", exponent_convergence),
@@ -377,11 +588,19 @@ ALL = (("displacement_trajectories", displacement_trajectories),
 
 
 def all_figures(records, report=None):
-    """[(name, Figure)] for every plot above."""
+    """[(name, Figure)] for every plot above; with energy maps also
+    energy_heatmaps (from the report's) and energy_examples (from records
+    given as dicts or messages: a DataFrame holds no maps)."""
+    if records is not None and not hasattr(records, "columns"):
+        records = list(records)  # read twice: the frame, then the maps
     frame = as_frame(records)
     out = []
     for name, fn in ALL:
         out.append((name, fn(frame) if name == "displacement_trajectories" else fn(frame, report=report)))
+    if _energy_maps(report)[1]:
+        out.append(("energy_heatmaps", energy_heatmaps(report)))
+    if _has_maps(records):
+        out.append(("energy_examples", energy_examples(records)))
     return out
 
 

@@ -380,6 +380,91 @@ def _quartile_text(q):
     return "%s [%s, %s] n=%d" % (_num(q.get("median")), _num(q.get("q1")), _num(q.get("q3")), q["n"])
 
 
+def _mean_ci_text(q, percent=False):
+    """A bootstrap mean {n, mean, ci_low, ci_high} as "mean [low, high]" HTML."""
+    if not isinstance(q, dict) or not _finite(q.get("mean")):
+        return "n/a"
+    f = _pct if percent else _num
+    ci = _ci_text(q.get("ci_low"), q.get("ci_high"), percent=percent).strip()
+    return f(q["mean"]) + (" <span class=ci>%s</span>" % ci if ci else "")
+
+
+def _comparison_cells(c):
+    """A pairs-within-puzzle AUC (energy maps) as (AUC [CI], counts, direction) cells."""
+    if not isinstance(c, dict):
+        return [("n/a", False), ("", False), ("", False)]
+    direction = html.escape(c.get("direction", "").replace("->", "→"))
+    if not _finite(c.get("auc_raw")):
+        return [("<span class=absent>n/a%s</span>" % (": " + html.escape(c["absent_reason"])
+                                                      if c.get("absent_reason") else ""), False), ("", False),
+                (direction, False)]
+    ci = _ci_text(c.get("ci_low"), c.get("ci_high")).strip()
+    return [(_num(c["auc_raw"]) + (" <span class=ci>%s</span>" % ci if ci else ""), True),
+            ("%s puzzles, %s pairs" % (_num(c.get("puzzles")), _num(c.get("pairs"))), True), (direction, False)]
+
+
+def energy_table(m):
+    """One method's energy-map statistics (report energy.maps[i]) as two
+    tables: the AUCs and the puzzle-position share, then the concentration
+    by outcome."""
+    share = m.get("puzzle_position_share") or {}
+    rows = [[("wrong vs right blank cells, within failures", False)] + _comparison_cells(m.get("wrong_vs_right")),
+            [("blank vs given cells", False)] + _comparison_cells(m.get("blank_vs_given")),
+            [("share on puzzle positions (mean)", False), (_mean_ci_text(share, True), True),
+             ("%s records" % _num(share.get("n")), True), ("energy outside the cells", False)]]
+    head = "<h3>%s <span class=ci>top %s direction(s), %s records, %s cells</span></h3>" % (
+        html.escape(str(m.get("method", ""))), _num(m.get("directions")), _num(m.get("records")),
+        _num(m.get("cells")))
+    if m.get("absent_reason"):
+        head += "<p class=absent>n/a: %s</p>" % html.escape(m["absent_reason"])
+    concentration = []
+    for c in m.get("concentration") or []:
+        name = {"entropy": "entropy (1 = uniform)", "top5_share": "top-5 cell share"}.get(c.get("score"),
+                                                                                           c.get("score", ""))
+        percent = c.get("score") == "top5_share"
+        concentration.append([(html.escape(name), False)] + [
+            (_mean_ci_text(c.get(k), percent), True) for k in ("success", "failure", "difference")])
+    out = head + _table(["statistic", "AUC / mean [95% CI]", "n", "direction"], rows, "full")
+    if concentration:
+        out += _table(["score (mean)", "success", "failure", "failure − success"], concentration, "full")
+    return out
+
+
+def energy_section(report, figures):
+    """"Where the instability lives": the mean cell maps beside the tables of
+    report["energy"] (docs/analysis.md, energy maps), the examples below;
+    one line with the reason when there are none; "" for reports without an
+    energy section."""
+    energy = report.get("energy")
+    if not isinstance(energy, dict):
+        return ""
+    out = "<h2>Where the instability lives (energy maps)</h2>"
+    maps = [m for m in energy.get("maps") or [] if isinstance(m, dict)]
+    if not maps:
+        return out + "<p class=absent>No energy maps: %s.</p>" % html.escape(
+            energy.get("absent_reason") or "no record carries an energy map")
+    from .plots import ENERGY_METHODS, _pick_method
+    shown = _pick_method([m.get("method") for m in maps if m.get("mean_cells_failure") or
+                          m.get("mean_cells_success")], None)
+    maps.sort(key=lambda m: (m.get("method") != shown, ENERGY_METHODS.index(m["method"])
+                             if m.get("method") in ENERGY_METHODS else len(ENERGY_METHODS)))
+    out += ("<p>Each cell's share c of the top directions' energy over the puzzle's cells (per record, summing to 1; "
+            "docs/analysis.md). AUCs are pairs within a puzzle, in their stated direction; intervals are 95%% "
+            "bootstrap over puzzles.%s</p>" % (
+                " %s records of the population carry no map." % _num(energy["records_without_maps"])
+                if energy.get("records_without_maps") else ""))
+    out += _pair(_figure(figures, "energy_heatmaps", "Mean cell share c of %s over failures and successes, one "
+                         "colour scale." % html.escape(str(shown))), energy_table(maps[0]))
+    rest = [energy_table(m) for m in maps[1:]]
+    for i in range(0, len(rest), 2):
+        out += "<div class='pair even'>%s</div>" % "".join("<div>%s</div>" % t for t in rest[i:i + 2])
+    if figures.get("energy_examples") is not None:
+        out += "<div class='pair single'>%s</div>" % _figure(
+            figures, "energy_examples", "Failing puzzles as given: cells wrong at T outlined, given cells dotted; "
+            "each on its own colour scale.")
+    return out
+
+
 def _least_mobile_key(settling):
     # A Proportion `successes_below_least_mobile_failure`, or (older reports)
     # the bare share beside the count.
@@ -537,8 +622,14 @@ def to_html(report=None, records=None, title="rrm-dynamics report", provenance=N
     (`provenance`, a dict such as the job's, plus what the records say)."""
     from . import plots, spectrum
     from .records import as_frame
+    if records is not None and not hasattr(records, "columns"):
+        records = list(records)  # read twice: the frame, then the energy maps
     frame = as_frame(records) if records is not None else None
     figures = dict(plots.all_figures(frame, report=report)) if frame is not None else {}
+    if plots._has_maps(records):
+        figures["energy_examples"] = plots.energy_examples(records)
+    if "energy_heatmaps" not in figures and plots._energy_maps(report)[1]:
+        figures["energy_heatmaps"] = plots.energy_heatmaps(report)
     spectrum_rows = spectrum.spectrum_summary(frame) if frame is not None else None
     report = report or {}
     parts = ["<!DOCTYPE html><html lang=en><head><meta charset='utf-8'>"
@@ -705,6 +796,9 @@ def to_html(report=None, records=None, title="rrm-dynamics report", provenance=N
                                                html.escape(str(m.get("binning", ""))), _generic(m.get("bins", [])))
                        for m in matched)
         parts.append(_details("Per-bin counts and AUCs", bins))
+
+    # Energy maps: where the instability lives.
+    parts.append(energy_section(report, figures))
 
     # Restarts.
     restarts = report.get("restarts") or {}
