@@ -37,7 +37,9 @@
 #include "client/cpp/record_csv.h"
 #include "client/cpp/sharded_job.h"
 #include "core/analysis/analysis.h"
+#include "core/analysis/comparison.h"
 #include "core/analysis/report_format.h"
+#include "core/common/json_text.h"
 #include "core/measure/record_json.h"
 #include "core/puzzle/puzzle_set.h"
 #include "server/analysis_proto.h"
@@ -125,6 +127,10 @@ subcommands:
   cancel JOB
   records JOB [--from=N] [--format=jsonl|csv] [--out=FILE]
   report JOB [--json]             the SPEC §5 failure decomposition (Analyze RPC)
+  report JOB_A JOB_B ... [--json] several jobs side by side, one column per model
+                                  (claims, decomposition, AUCs, halting, restarts)
+                                  and whether their puzzle sets agree; --json:
+                                  {"jobs": [ids], "reports": {id: report}}
   report --records=FILE.jsonl [--json]   the same analysis offline, no server
          [--tau --early_window --bootstrap --bootstrap_seed --displacement_bins
           --lyapunov_method --restarts]
@@ -579,7 +585,9 @@ using Analyzer = std::function<absl::StatusOr<v1::AnalyzeResponse>(const v1::Ana
 int Report(const std::vector<std::string>& args, const Analyzer& analyze) {
   const std::string records_path = absl::GetFlag(FLAGS_records);
   if (records_path.empty() == args.empty() || args.size() > 1) {
-    return Fail(kUsage, "usage: rrmctl report JOB [--json] | rrmctl report --records=FILE.jsonl [--json]");
+    return Fail(kUsage,
+                "usage: rrmctl report JOB [--json] | rrmctl report JOB_A JOB_B ... [--json] | "
+                "rrmctl report --records=FILE.jsonl [--json]");
   }
   absl::StatusOr<v1::AnalysisParameters> parameters = ParametersFromFlags();
   if (!parameters.ok()) return Fail(parameters.status());
@@ -597,6 +605,96 @@ int Report(const std::vector<std::string>& args, const Analyzer& analyze) {
   if (!response.ok()) return Fail(response.status());
   if (!response->note().empty()) std::cerr << "rrmctl: note: " << response->note() << std::endl;
   PrintReport(response->table(), response->report_json());
+  return kOk;
+}
+
+// One job's records and name for `report JOB_A JOB_B ...`: every record of a
+// finished job; of an unfinished one, the records stored when GetJob answered
+// (as Analyze does, with the same note).
+struct JobRecords {
+  std::string id;
+  std::string model;
+  std::vector<measure::ExampleRecord> records;
+};
+
+absl::StatusOr<JobRecords> FetchJobRecords(Client& client, const std::string& job_id) {
+  absl::StatusOr<v1::Job> job = client.GetJob(job_id);
+  if (!job.ok()) return job.status();
+  JobRecords out;
+  out.id = job_id;
+  out.model = job->model().empty() ? job_id : job->model();
+  const bool finished = job->state() == v1::JOB_STATE_SUCCEEDED || job->state() == v1::JOB_STATE_FAILED ||
+                        job->state() == v1::JOB_STATE_CANCELLED;
+  const int64_t stored = job->records_stored();
+  if (!finished && stored == 0) {
+    std::cerr << "rrmctl: note: job " << job_id << " is " << v1::JobState_Name(job->state())
+              << ": no records stored yet" << std::endl;
+    return out;
+  }
+  const absl::Status enough = absl::CancelledError("enough records");
+  absl::Status status = client.StreamRecords(job_id, 0, [&](const v1::ExampleRecord& record) -> absl::Status {
+    out.records.push_back(server::RecordFromProto(record));
+    if (!finished && static_cast<int64_t>(out.records.size()) >= stored) return enough;
+    return absl::OkStatus();
+  });
+  if (!status.ok() && status != enough) return status;
+  if (!finished) {
+    std::cerr << "rrmctl: note: job " << job_id << " is " << v1::JobState_Name(job->state()) << ": analysed the "
+              << out.records.size() << " of " << job->total_records() << " records stored so far" << std::endl;
+  }
+  return out;
+}
+
+// `report JOB_A JOB_B ...`: each job's records analysed here by the very
+// Analyze() the server's Analyze RPC runs, with the same parameters, side by
+// side (core/analysis/comparison.h). Columns: the jobs' model names, with the
+// job id where two jobs share a model.
+int CompareReports(Client& client, const std::vector<std::string>& job_ids) {
+  for (const std::string& id : job_ids) {
+    if (IsShardedJobId(id)) {
+      return Fail(kUsage, absl::StrCat("report: comparing sharded jobs is not supported (", id, ")"));
+    }
+  }
+  absl::StatusOr<v1::AnalysisParameters> parameters = ParametersFromFlags();
+  if (!parameters.ok()) return Fail(parameters.status());
+  absl::StatusOr<analysis::AnalysisParameters> core = server::AnalysisParametersFromProto(*parameters);
+  if (!core.ok()) return Fail(core.status());
+  std::vector<JobRecords> jobs;
+  for (const std::string& id : job_ids) {
+    absl::StatusOr<JobRecords> job = FetchJobRecords(client, id);
+    if (!job.ok()) return Fail(job.status());
+    jobs.push_back(*std::move(job));
+  }
+  std::vector<std::pair<std::string, analysis::Report>> reports;
+  std::vector<std::pair<std::string, std::vector<measure::ExampleRecord>>> named_records;
+  for (const JobRecords& job : jobs) {
+    int same_model = 0;
+    for (const JobRecords& other : jobs) same_model += other.model == job.model ? 1 : 0;
+    const std::string name = same_model > 1 ? absl::StrCat(job.model, " (", job.id, ")") : job.model;
+    absl::StatusOr<analysis::Report> report = analysis::Analyze(job.records, *core);
+    if (!report.ok()) return Fail(report.status());
+    reports.emplace_back(name, *std::move(report));
+    named_records.emplace_back(name, job.records);
+  }
+  if (absl::GetFlag(FLAGS_json)) {
+    std::string out;
+    {
+      JsonObject root(&out);
+      root.Array("jobs", job_ids, [](const std::string& id, std::string* text) { AppendJsonString(id, text); });
+      std::string* text = root.Key("reports");
+      text->push_back('{');
+      for (size_t i = 0; i < reports.size(); ++i) {
+        if (i) text->push_back(',');
+        AppendJsonString(job_ids[i], text);
+        text->push_back(':');
+        text->append(analysis::ReportToJson(reports[i].second));
+      }
+      text->push_back('}');
+    }
+    std::cout << out << std::endl;
+    return kOk;
+  }
+  std::cout << analysis::FormatComparisonTable(reports, analysis::PuzzleSetNote(named_records)) << std::flush;
   return kOk;
 }
 
@@ -709,6 +807,8 @@ int Main(int argc, char** argv) {
       code = arity(1, "cancel JOB") ? Cancel(client, args[0]) : kUsage;
     } else if (command == "records") {
       code = arity(1, "records JOB [--from=N] [--format=jsonl|csv] [--out=FILE]") ? Records(client, args[0]) : kUsage;
+    } else if (args.size() >= 2) {
+      code = CompareReports(client, args);
     } else {
       code = Report(args, [&](const v1::AnalysisParameters& parameters) {
         v1::AnalyzeRequest request;

@@ -65,7 +65,7 @@ TEST(ReportFormat, JsonIsValidWithStableFieldNames) {
   std::string output;
   ASSERT_EQ(RunPython(json,
                       "assert set(r) == {'claims', 'parameters', 'counts', 'population', 'lyapunov', 'settling',\n"
-                      "                  'summaries', 'aucs', 'matched', 'early', 'halting', 'restarts'}, set(r)\n"
+                      "                  'summaries', 'aucs', 'matched', 'early', 'halting', 'energy', 'restarts'}, set(r)\n"
                       "assert r['parameters']['tau'] is None and r['parameters']['seed'] == '0'\n"
                       "assert r['counts']['population'] == 12 and r['counts']['restart_records'] == 12\n"
                       "assert r['settling']['tau_source'] == 'p95_d_T_successes'\n"

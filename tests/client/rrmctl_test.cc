@@ -213,6 +213,51 @@ TEST(Rrmctl, ShardsASubmissionOverSeveralServers) {
   EXPECT_EQ(b.Terminate(), 0) << b.log();
 }
 
+// report JOB_A JOB_B: two jobs of two models side by side (issue 16).
+TEST(Rrmctl, ReportOfSeveralJobsPutsThemSideBySide) {
+  const std::string dir = TempFolder("rrmctl_compare");
+  RrmdProcess rrmd(dir + "/data", {kModelFlag, "--model=hrm=" + kFixtures + "/hrm/step_0"});
+  std::string failure;
+  ASSERT_TRUE(rrmd.Start(&failure)) << failure;
+  const std::string target = "--target=" + rrmd.address();
+  const std::string sudoku = WriteSudokuFile(dir, 3);
+  std::vector<std::string> ids;
+  for (const std::string model : {"trm", "hrm", "trm"}) {
+    Result submit = Rrmctl({target, "submit", "--model=" + model, "--sudoku=" + sudoku, "--segments=3",
+                            "--lyapunov_k=1", "--wait", "--progress=none"});
+    ASSERT_EQ(submit.code, 0) << submit.err;
+    ids.emplace_back(absl::StripTrailingAsciiWhitespace(submit.out));
+  }
+  Result both = Rrmctl({target, "report", ids[0], ids[1], "--tau=0.05", "--bootstrap=20"});
+  ASSERT_EQ(both.code, 0) << both.err;
+  EXPECT_THAT(both.out, HasSubstr("puzzle sets: identical (3 puzzles)"));
+  EXPECT_THAT(both.out, ::testing::ContainsRegex("quantity +\\| trm +\\| hrm\n"));
+  for (const char* row : {"  accuracy ", "  failures_settled ", "  auc_lambda_1 ", "  halting ", "    paper ",
+                          "  failure unsettled ", "  lambda_1 ", "  R = 1 first run "}) {
+    EXPECT_THAT(both.out, HasSubstr(row)) << row;
+  }
+  // Two jobs of one model: the job id tells the columns apart.
+  Result same = Rrmctl({target, "report", ids[0], ids[2], "--tau=0.05", "--bootstrap=20"});
+  ASSERT_EQ(same.code, 0) << same.err;
+  EXPECT_THAT(same.out, HasSubstr("trm (" + ids[0] + ")"));
+  EXPECT_THAT(same.out, HasSubstr("trm (" + ids[2] + ")"));
+  // --json: each job's report, the one `report JOB --json` prints.
+  Result json = Rrmctl({target, "report", ids[0], ids[1], "--tau=0.05", "--bootstrap=20", "--json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  const std::string single =
+      std::string(absl::StripTrailingAsciiWhitespace(Rrmctl({target, "report", ids[1], "--tau=0.05", "--bootstrap=20",
+                                                             "--json"}).out));
+  EXPECT_THAT(json.out, ::testing::StartsWith("{\"jobs\":[\"" + ids[0] + "\",\"" + ids[1] + "\"],\"reports\":{"));
+  EXPECT_THAT(json.out, HasSubstr("\"" + ids[1] + "\":" + single));
+  // One job keeps the single report.
+  Result one = Rrmctl({target, "report", ids[0], "--tau=0.05"});
+  EXPECT_EQ(one.code, 0) << one.err;
+  EXPECT_THAT(one.out, HasSubstr("Settling and decomposition"));
+  Result missing = Rrmctl({target, "report", ids[0], "j-no-such-job"});
+  EXPECT_EQ(missing.code, 4) << missing.err;
+  EXPECT_EQ(rrmd.Terminate(), 0) << rrmd.log();
+}
+
 TEST(Rrmctl, WrongTokenIsExitCode5WithTheServersMessage) {
   const std::string dir = TempFolder("rrmctl_auth");
   {
