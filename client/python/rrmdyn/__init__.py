@@ -11,11 +11,13 @@ Several servers: rrmdyn.ShardedClient("a:50051,b:50051") (or rrmdyn.connect,
 which picks Client or ShardedClient from the target) shards a study over them.
 asyncio: rrmdyn.aio.Client, the same API awaited.
 
-`rrmdyn.plots` draws the SPEC §5 figures; `python3 -m rrmdyn --help` (or the
-`rrmdyn` command of an installed package) is the CLI.
+`rrmdyn.plots` draws the SPEC §5 figures; rrmdyn.compare([job_a, job_b])
+puts several jobs' analyses side by side (table, HTML); `python3 -m rrmdyn
+--help` (or the `rrmdyn` command of an installed package) is the CLI.
 
 Modules, each importing only those before it: contract, errors, datatypes,
-targets, puzzles, requests, records, progress, client, sharding, aio.
+targets, puzzles, requests, records, progress, client, sharding, aio, compare
+(which imports analysis, plots and matplotlib only when drawing).
 """
 
 from ._version import __version__  # noqa: F401
@@ -29,6 +31,7 @@ from .records import read_jsonl, read_provenance, to_dataframe, write_csv, write
 from .client import Client, Job  # noqa: F401
 from .sharding import ShardedClient, ShardedJob, connect, open_job  # noqa: F401
 from . import aio  # noqa: F401,E402
+from .compare import Comparison, compare  # noqa: F401,E402
 
 __all__ = ["__version__", "Client", "Job", "ShardedClient", "ShardedJob", "connect", "open_job", "aio",
            "JobState", "JobStatus", "ModelInfo", "Provenance", "Report", "FINAL_STATES",
@@ -36,4 +39,4 @@ __all__ = ["__version__", "Client", "Job", "ShardedClient", "ShardedJob", "conne
            "FailedPrecondition", "ResourceExhausted", "AlreadyExists", "Unimplemented", "Cancelled",
            "DeadlineExceeded", "Internal",
            "read_jsonl", "write_jsonl", "write_csv", "read_provenance", "to_dataframe",
-           "Target", "expand_targets", "split_puzzles", "submit_request"]
+           "Target", "expand_targets", "split_puzzles", "submit_request", "compare", "Comparison"]

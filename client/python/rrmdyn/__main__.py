@@ -263,8 +263,32 @@ def _parameters(args):
     return out
 
 
+def _compare_report(args):
+    """report JOB_A JOB_B ...: the jobs side by side (rrmdyn.compare)."""
+    from .compare import compare
+    from . import report as report_module
+    jobs = [_job(argparse.Namespace(**dict(vars(args), job=job_id))) for job_id in [args.job] + args.more]
+    comparison = compare(jobs, **_parameters(args))
+    if args.html:
+        comparison.to_html(args.html, title="rrm-dynamics comparison: jobs %s" % ", ".join(j.job_id for j in jobs))
+        print(args.html)
+    elif args.json:
+        sys.stdout.write(json.dumps({"jobs": [j.job_id for j in jobs],
+                                     "reports": {j.job_id: json.loads(report_module.to_json(r))
+                                                 for j, r in zip(jobs, comparison.reports.values())}},
+                                    indent=2) + "\n")
+    else:
+        for name, report in comparison.reports.items():
+            if report.get("note"):
+                print("note: %s: %s" % (name, report["note"]), file=sys.stderr)
+        sys.stdout.write(comparison.to_text())
+    return 0
+
+
 def cmd_report(args):
     from . import report as report_module
+    if args.more:
+        return _compare_report(args)
     job = _job(args)
     report = job.report(**_parameters(args))
     if args.html:
@@ -363,8 +387,10 @@ def build_parser():
     p.add_argument("--out", required=True, metavar="DIR")
     p.set_defaults(fn=cmd_plot)
 
-    p = sub.add_parser("report", help="the SPEC §5 report (Analyze RPC): table, --json, --html")
+    p = sub.add_parser("report", help="the SPEC §5 report (Analyze RPC): table, --json, --html; several jobs: "
+                                      "side by side (rrmdyn.compare)")
     p.add_argument("job")
+    p.add_argument("more", nargs="*", metavar="JOB", help="more jobs: compare them side by side, one column each")
     p.add_argument("--html", metavar="FILE", help="one self-contained HTML page: tables + plots (base64 PNGs)")
     p.add_argument("--json", action="store_true", help="print the report JSON (docs/analysis.md) instead of the table")
     p.add_argument("--tau", type=float, default=None, help="settling threshold on d_T (default: p95 of successes)")
