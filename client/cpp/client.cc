@@ -179,6 +179,14 @@ absl::StatusOr<v1::Job> Client::CancelJob(const std::string& job_id) {
   return response;
 }
 
+absl::Status Client::DeleteJob(const std::string& job_id) {
+  v1::DeleteJobRequest request;
+  request.set_job_id(job_id);
+  v1::DeleteJobResponse response;
+  auto context = Context();
+  return FromGrpcStatus(stub_->DeleteJob(context.get(), request, &response));
+}
+
 absl::StatusOr<v1::AnalyzeResponse> Client::Analyze(const v1::AnalyzeRequest& request) {
   v1::AnalyzeResponse response;
   auto context = Context();

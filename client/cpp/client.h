@@ -89,6 +89,8 @@ class Client {
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
   absl::StatusOr<std::vector<v1::Job>> ListJobs(v1::JobState state = v1::JOB_STATE_UNSPECIFIED);
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
+  // Removes the job and its records on the server (cancelled first if unfinished).
+  absl::Status DeleteJob(const std::string& job_id);
 
   // Calls `on_record` for every record from stream index `from_index` on, in
   // order, exactly once each, until the job has ended (OK) or an error that

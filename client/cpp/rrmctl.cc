@@ -125,6 +125,7 @@ subcommands:
   jobs [--state=running]          list jobs
   status JOB                      one job (--json: proto3 JSON)
   cancel JOB
+  delete JOB                      remove the job and its records (cancelled first if unfinished)
   records JOB [--from=N] [--format=jsonl|csv] [--out=FILE]
   report JOB [--json]             the SPEC §5 failure decomposition (Analyze RPC)
   report JOB_A JOB_B ... [--json] several jobs side by side, one column per model
@@ -513,6 +514,12 @@ int Cancel(Client& client, const std::string& job_id) {
   return kOk;
 }
 
+int Delete(Client& client, const std::string& job_id) {
+  if (absl::Status status = client.DeleteJob(job_id); !status.ok()) return Fail(status);
+  std::cout << job_id << " deleted" << std::endl;
+  return kOk;
+}
+
 using OnRecord = std::function<absl::Status(const v1::ExampleRecord&)>;
 
 // Writes what `stream` delivers as --format to --out (or stdout).
@@ -700,6 +707,10 @@ int CompareReports(Client& client, const std::vector<std::string>& job_ids) {
 
 // status, cancel, records and report of a sharded job (TARGET/JOB,...).
 int OnShardedJob(const std::string& command, const ClientOptions& options, const std::string& id) {
+  if (command == "delete") {
+    return Fail(kUsage, "delete: a sharded job's parts live on several servers; delete each part "
+                        "(rrmctl --target=SERVER delete PART_ID)");
+  }
   absl::StatusOr<ShardedJob> job = ShardedJob::Open(options, id);
   if (!job.ok()) return Fail(kUsage, std::string(job.status().message()));
   if (command == "status") {
@@ -762,7 +773,8 @@ int Main(int argc, char** argv) {
     return false;
   };
   const bool known = command == "health" || command == "models" || command == "submit" || command == "jobs" ||
-                     command == "status" || command == "cancel" || command == "records" || command == "report";
+                     command == "status" || command == "cancel" || command == "delete" || command == "records" ||
+                     command == "report";
   if (!known) return Fail(kUsage, absl::StrCat("unknown subcommand \"", command, "\" (see rrmctl --help)"));
   if (command == "report" && !absl::GetFlag(FLAGS_records).empty()) return Report(args, nullptr);
 
@@ -773,7 +785,8 @@ int Main(int argc, char** argv) {
   }
   absl::StatusOr<ClientOptions> options = OptionsFromFlags();
   if (!options.ok()) return Fail(kUsage, std::string(options.status().message()));
-  const bool on_job = command == "status" || command == "cancel" || command == "records" || command == "report";
+  const bool on_job = command == "status" || command == "cancel" || command == "delete" || command == "records" ||
+                      command == "report";
   if (on_job && args.size() == 1 && IsShardedJobId(args[0])) return OnShardedJob(command, *options, args[0]);
   absl::StatusOr<std::vector<Target>> targets = ExpandTargets(absl::GetFlag(FLAGS_target));
   if (!targets.ok()) {
@@ -805,6 +818,8 @@ int Main(int argc, char** argv) {
       code = arity(1, "status JOB") ? Status(client, args[0]) : kUsage;
     } else if (command == "cancel") {
       code = arity(1, "cancel JOB") ? Cancel(client, args[0]) : kUsage;
+    } else if (command == "delete") {
+      code = arity(1, "delete JOB") ? Delete(client, args[0]) : kUsage;
     } else if (command == "records") {
       code = arity(1, "records JOB [--from=N] [--format=jsonl|csv] [--out=FILE]") ? Records(client, args[0]) : kUsage;
     } else if (args.size() >= 2) {

@@ -154,6 +154,13 @@ TEST(Rrmctl, SubmitWaitRecordsReportStatusAndCancel) {
   Result again = Rrmctl({target, "cancel", job_id});
   EXPECT_EQ(again.code, 5);
   EXPECT_THAT(again.err, HasSubstr("FAILED_PRECONDITION"));
+
+  // delete: the job is gone (status exit 4 = NOT_FOUND), and deleting it again too.
+  Result deleted = Rrmctl({target, "delete", long_id});
+  EXPECT_EQ(deleted.code, 0) << deleted.err;
+  EXPECT_THAT(deleted.out, HasSubstr(long_id + " deleted"));
+  EXPECT_EQ(Rrmctl({target, "status", long_id}).code, 4);
+  EXPECT_EQ(Rrmctl({target, "delete", long_id}).code, 4);
   EXPECT_EQ(rrmd.Terminate(), 0) << rrmd.log();
 }
 
