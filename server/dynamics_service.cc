@@ -136,6 +136,13 @@ class RecordStream final : public grpc::ServerWriteReactor<v1::ExampleRecord> {
   std::shared_ptr<Follower> follower_;
 };
 
+// The answer when every analysis thread is busy and the queue is full.
+absl::Status Busy(const BoundedExecutor& executor) {
+  return absl::ResourceExhaustedError(absl::StrCat("analysis: ", executor.threads(), " analyses running and ",
+                                                   executor.max_queued(), " waiting, the most this server queues; "
+                                                   "retry later"));
+}
+
 // AnalyzeRecords: collects the caller's records message by message, then
 // runs the same analysis as Analyze once the caller half-closes.
 class RecordsAnalysis final : public grpc::ServerReadReactor<v1::AnalyzeRecordsRequest> {
@@ -144,8 +151,9 @@ class RecordsAnalysis final : public grpc::ServerReadReactor<v1::AnalyzeRecordsR
   // is ~3 KB in memory).
   static constexpr int64_t kMaxRecords = 1000000;
 
-  RecordsAnalysis(const absl::Status& auth, v1::AnalyzeResponse* response, Metrics* metrics)
-      : response_(response), metrics_(metrics) {
+  RecordsAnalysis(const absl::Status& auth, v1::AnalyzeResponse* response, Metrics* metrics,
+                  BoundedExecutor* executor)
+      : response_(response), metrics_(metrics), executor_(executor) {
     if (!auth.ok()) {
       Answer(auth);
       return;
@@ -156,8 +164,8 @@ class RecordsAnalysis final : public grpc::ServerReadReactor<v1::AnalyzeRecordsR
   void OnReadDone(bool ok) override {
     if (!ok) {  // the caller half-closed: everything has arrived
       // Off gRPC's callback threads (see UnaryOffThread); Answer's Finish is
-      // the thread's last touch of this reactor.
-      std::thread([this] { Answer(Analyze()); }).detach();
+      // the task's last touch of this reactor.
+      if (!executor_->TrySubmit([this] { Answer(Analyze()); })) Answer(Busy(*executor_));
       return;
     }
     if (first_) {
@@ -198,6 +206,7 @@ class RecordsAnalysis final : public grpc::ServerReadReactor<v1::AnalyzeRecordsR
 
   v1::AnalyzeResponse* const response_;
   Metrics* const metrics_;
+  BoundedExecutor* const executor_;
   v1::AnalyzeRecordsRequest request_;
   bool first_ = true;
   analysis::AnalysisParameters parameters_;
@@ -239,9 +248,11 @@ grpc::ServerUnaryReactor* DynamicsService::UnaryOffThread(grpc::CallbackServerCo
                                                           Fn&& fn) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::StatusOr<Caller> caller = Authenticate(context);
-  std::thread([this, reactor, method, caller = std::move(caller), fn = std::forward<Fn>(fn)]() mutable {
-    reactor->Finish(Counted(metrics_, method, caller.ok() ? fn(*caller) : caller.status()));
-  }).detach();
+  const bool queued = analyses_.TrySubmit(
+      [this, reactor, method, caller = std::move(caller), fn = std::forward<Fn>(fn)]() mutable {
+        reactor->Finish(Counted(metrics_, method, caller.ok() ? fn(*caller) : caller.status()));
+      });
+  if (!queued) reactor->Finish(Counted(metrics_, method, Busy(analyses_)));
   return reactor;
 }
 
@@ -356,7 +367,7 @@ grpc::ServerUnaryReactor* DynamicsService::Analyze(grpc::CallbackServerContext* 
 
 grpc::ServerReadReactor<v1::AnalyzeRecordsRequest>* DynamicsService::AnalyzeRecords(
     grpc::CallbackServerContext* context, v1::AnalyzeResponse* response) {
-  return new RecordsAnalysis(Authenticate(context).status(), response, metrics_);
+  return new RecordsAnalysis(Authenticate(context).status(), response, metrics_, &analyses_);
 }
 
 grpc::ServerWriteReactor<v1::ExampleRecord>* DynamicsService::StreamRecords(grpc::CallbackServerContext* context,

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "rrm/v1/dynamics.grpc.pb.h"
 #include "server/auth.h"
+#include "server/bounded_executor.h"
 #include "server/job_manager.h"
 #include "server/metrics.h"
 
@@ -26,6 +27,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class DynamicsService final : public v1::Dynamics::CallbackService {
  public:
+  static constexpr int kAnalysisThreads = 2;
+  static constexpr size_t kAnalysisQueue = 32;
+
   DynamicsService(JobManager* jobs, const Authenticator* auth, Metrics* metrics);
 
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
@@ -68,6 +72,10 @@ class DynamicsService final : public v1::Dynamics::CallbackService {
   JobManager* const jobs_;
   const Authenticator* const auth_;
   Metrics* const metrics_;
+  // Analyze and AnalyzeRecords run here, off gRPC's callback threads: a few
+  // threads, a bounded queue, RESOURCE_EXHAUSTED beyond it (last member: its
+  // destructor finishes the queued analyses before the rest goes away).
+  BoundedExecutor analyses_{kAnalysisThreads, kAnalysisQueue};
 };
 
 }  // namespace rrm::server
