@@ -297,13 +297,18 @@ absl::StatusOr<puzzle::PuzzleSet> JobManager::ResolvePuzzles(const v1::PuzzleInp
         identifiers.push_back(row.puzzle_identifier());
         set.puzzle_ids.push_back(row.id().empty() ? std::to_string(first + i) : row.id());
       }
-      set.kind = puzzle::PuzzleKind::kTokens;
+      RRM_ASSIGN_OR_RETURN(set.kind, puzzle::DeclaredKind("puzzles.tokens.kind", input.tokens().kind(), length,
+                                                          max_token));
       set.metadata.seq_len = length;
       set.metadata.vocab_size = max_token + 1;
       set.inputs = ToTensor(inputs, n, length);
       if (labelled) set.labels = ToTensor(labels, n, length);
       set.puzzle_identifiers = torch::tensor(identifiers, torch::kInt64);
       set.givens.assign(n, -1);
+      if (set.kind == puzzle::PuzzleKind::kSudoku) {
+        const torch::Tensor counts = puzzle::SudokuGivenCells(set.inputs).sum(1).to(torch::kInt32).contiguous();
+        set.givens.assign(counts.data_ptr<int32_t>(), counts.data_ptr<int32_t>() + n);
+      }
       return set;
     }
     case v1::PuzzleInput::kSudoku:

@@ -77,7 +77,10 @@ v1::PuzzleInput PuzzleSetToInput(const puzzle::PuzzleSet& set) {
       return input;
     }
   }
+  // Not expressible as text (e.g. puzzle identifiers): tokens that still say
+  // what they are, so the server keeps the givens and symmetry restarts.
   v1::TokenPuzzles* tokens = input.mutable_tokens();
+  tokens->set_kind(puzzle::KindName(set.kind));
   for (int64_t i = 0; i < set.size(); ++i) {
     v1::TokenPuzzle* p = tokens->add_puzzles();
     for (int64_t t : Row(set.inputs, i)) p->add_inputs(static_cast<int32_t>(t));

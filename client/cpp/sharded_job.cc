@@ -135,6 +135,7 @@ absl::StatusOr<std::vector<v1::PuzzleInput>> SplitPuzzles(const v1::PuzzleInput&
       for (auto [begin, end] : Blocks(input.tokens().puzzles_size(), parts)) {
         v1::PuzzleInput part = block(begin);
         *part.mutable_tokens()->mutable_puzzles() = Range(input.tokens().puzzles(), begin, end);
+        part.mutable_tokens()->set_kind(input.tokens().kind());
         split.push_back(std::move(part));
       }
       break;

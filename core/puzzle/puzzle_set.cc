@@ -702,6 +702,37 @@ absl::Status ParseMazeGrids(const std::vector<Line>& lines, const std::string& n
 
 }  // namespace
 
+absl::StatusOr<PuzzleKind> DeclaredKind(const std::string& field, const std::string& name, int64_t seq_len,
+                                        int64_t max_token) {
+  if (name.empty() || name == "tokens") return PuzzleKind::kTokens;
+  const auto side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(seq_len))));
+  if (name == "sudoku") {
+    if (seq_len != kSudokuCells || max_token >= kSudokuVocab) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": sudoku expects ", kSudokuCells, " tokens below ",
+                                                     kSudokuVocab, ", found ", seq_len, " tokens up to ", max_token));
+    }
+    return PuzzleKind::kSudoku;
+  }
+  if (name == "maze") {
+    if (side * side != seq_len || max_token >= kMazeVocab) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": maze expects n*n tokens below ", kMazeVocab,
+                                                     ", found ", seq_len, " tokens up to ", max_token));
+    }
+    return PuzzleKind::kMaze;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": expected tokens, sudoku or maze (or empty), found '", name, "'"));
+}
+
+const char* KindName(PuzzleKind kind) {
+  switch (kind) {
+    case PuzzleKind::kSudoku: return "sudoku";
+    case PuzzleKind::kMaze: return "maze";
+    case PuzzleKind::kTokens: break;
+  }
+  return "tokens";
+}
+
 PuzzleSet PuzzleSet::Slice(int64_t begin, int64_t end) const {
   end = std::clamp<int64_t>(end, 0, size());
   begin = std::clamp<int64_t>(begin, 0, end);

@@ -32,6 +32,14 @@ inline torch::Tensor SudokuGivenCells(const torch::Tensor& inputs) { return inpu
 // kTokens: any other token dataset (no puzzle-specific handling).
 enum class PuzzleKind { kTokens, kSudoku, kMaze };
 
+// The kind token puzzles declare (PuzzleInput.tokens.kind): "" or "tokens",
+// "sudoku" or "maze", checked against their shape (seq_len and largest token)
+// as the dataset reader recognises a kind. Errors name `field`, expected and found.
+absl::StatusOr<PuzzleKind> DeclaredKind(const std::string& field, const std::string& name, int64_t seq_len,
+                                        int64_t max_token);
+// "tokens" | "sudoku" | "maze".
+const char* KindName(PuzzleKind kind);
+
 // What `dataset.json` says (upstream PuzzleDatasetMetadata), or what a text
 // reader implies for its format.
 struct DatasetMetadata {

@@ -69,6 +69,18 @@ def test_submit_accepts_arrays_lists_and_dataset_folders(client):
     assert by_dataset[0]["prediction"] == by_array[0]["prediction"]
 
 
+def test_a_sudoku_dataset_folder_stays_sudoku_symmetry_restarts_and_givens(client):
+    # The fixture folder's puzzles carry identifiers, so they travel as tokens
+    # that say they are Sudoku.
+    request = rrmdyn.submit_request("trm", os.path.join(FIXTURE, "data"))
+    assert request.puzzles.WhichOneof("source") == "tokens" and request.puzzles.tokens.kind == "sudoku"
+    job = client.submit("trm", os.path.join(FIXTURE, "data"), segments=1, restarts=2, restart_kind="symmetry")
+    assert job.wait(progress=False, timeout=120).state is rrmdyn.JobState.SUCCEEDED
+    records = job.all_records()
+    assert len(records) == 4 and all(r["error"] == "" for r in records)
+    assert all(int(r["givens"]) > 0 for r in records)
+
+
 def test_bad_input_is_a_clear_exception(client):
     with pytest.raises(rrmdyn.InvalidArgument) as error:
         client.submit("trm", [SUDOKU[:80]], kind="sudoku")

@@ -72,6 +72,37 @@ TEST_F(RrmdBehaviour, CancelStopsAJobAndKeepsItsRecords) {
   EXPECT_EQ(stub_->CancelJob(again.get(), cancel, &cancelled).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+// A Sudoku sent as tokens (as a dataset folder whose puzzles carry
+// identifiers is) keeps its kind: givens are counted and symmetry restarts run.
+TEST_F(RrmdBehaviour, TokenPuzzlesDeclaredSudokuKeepGivensAndSymmetryRestarts) {
+  StartServer("token_kind", {kModelFlag});
+  v1::SubmitJobRequest request = SudokuJob("trm", 1, 2, 1);
+  request.mutable_puzzles()->Clear();
+  auto* tokens = request.mutable_puzzles()->mutable_tokens();
+  auto* row = tokens->add_puzzles();
+  int givens = 0;
+  for (char c : kSudoku) {
+    row->add_inputs(c == '.' ? 1 : c - '0' + 1);  // upstream: blank 1, digit d -> d + 1
+    givens += c != '.';
+  }
+  row->set_puzzle_identifier(0);
+  request.mutable_options()->mutable_restarts()->set_kind("symmetry");
+  request.mutable_options()->mutable_restarts()->set_count(2);
+  v1::SubmitJobResponse refused;
+  EXPECT_EQ(Submit(request, &refused).error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << "undeclared tokens are not Sudoku: no symmetry";
+  tokens->set_kind("sudoku");
+  const std::string job_id = MustSubmit(request);
+  ASSERT_EQ(WaitForJob(*stub_, job_id).state(), v1::JOB_STATE_SUCCEEDED);
+  std::vector<v1::ExampleRecord> records;
+  ASSERT_TRUE(StreamAll(*stub_, job_id, 0, &records).ok());
+  ASSERT_EQ(records.size(), 2u);
+  for (const v1::ExampleRecord& r : records) {
+    EXPECT_EQ(r.givens(), givens);
+    EXPECT_TRUE(r.error().empty()) << r.error();
+  }
+}
+
 // One counter of the server's /metrics page (0 when absent).
 double MetricValue(int metrics_port, const std::string& name) {
   const std::string command = "curl -s http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics";
@@ -383,6 +414,22 @@ TEST_F(RrmdBehaviour, RejectsEveryBadSubmissionNamingTheField) {
          r.mutable_options()->set_energy_map_directions(3);
        },
        grpc::StatusCode::INVALID_ARGUMENT, "options.energy_map_directions: expected 0 (off) or 1..lyapunov_k (2), found 3"},
+      {"tokens declared sudoku with the wrong shape",
+       [](auto& r) {
+         auto* tokens = r.mutable_puzzles()->mutable_tokens();
+         tokens->set_kind("sudoku");
+         auto* row = tokens->add_puzzles();
+         for (int i = 0; i < 80; ++i) row->add_inputs(1);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "puzzles.tokens.kind: sudoku expects 81 tokens below 11, found 80"},
+      {"unknown token kind",
+       [](auto& r) {
+         auto* tokens = r.mutable_puzzles()->mutable_tokens();
+         tokens->set_kind("chess");
+         auto* row = tokens->add_puzzles();
+         for (int i = 0; i < 81; ++i) row->add_inputs(1);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "puzzles.tokens.kind: expected tokens, sudoku or maze"},
       {"negative deadline", [](auto& r) { r.mutable_options()->set_deadline_seconds(-5); },
        grpc::StatusCode::INVALID_ARGUMENT, "options.deadline_seconds: expected 0 (none) or a positive number, found -5"},
       {"dataset outside data_root", [](auto& r) { r.mutable_puzzles()->set_dataset_path("/etc"); },

@@ -12,6 +12,7 @@ A folder on the *server* (under rrmd --data_root) is sent by name with
 """
 
 import json
+import math
 import os
 from typing import Any, List, Optional, Tuple
 
@@ -100,6 +101,20 @@ def read_maze_file(path: str) -> Tuple[List[str], Optional[List[str]], List[str]
     return puzzles, solutions or None, ids
 
 
+def dataset_kind(path: str) -> str:
+    """"sudoku", "maze" or "tokens" for an upstream dataset folder, by its
+    dataset.json as the core's reader decides (KindFromMetadata): seq_len 81
+    with vocab 11 is Sudoku, a square seq_len with vocab 6 a maze."""
+    folder = path if os.path.exists(os.path.join(path, "dataset.json")) else os.path.join(path, "test")
+    with open(os.path.join(folder, "dataset.json")) as f:
+        meta = json.load(f)
+    seq_len, vocab = int(meta.get("seq_len", 0)), int(meta.get("vocab_size", 0))
+    if seq_len == 81 and vocab == 11:
+        return "sudoku"
+    side = int(round(math.sqrt(seq_len))) if seq_len > 0 else 0
+    return "maze" if vocab == 6 and side * side == seq_len else "tokens"
+
+
 def read_dataset(path: str, limit: int = 0) -> Tuple[Any, Any, Any, List[str]]:
     """Reads an upstream puzzle-dataset folder: returns (inputs, labels, puzzle_identifiers, ids).
 
@@ -160,9 +175,13 @@ def build(pb: Any, puzzles: Any, kind: Optional[str] = None, solutions: Any = No
                          "found None")
     if isinstance(puzzles, (str, os.PathLike)) and os.path.isdir(puzzles):
         inputs, ds_labels, ds_ids, ds_names = read_dataset(os.fspath(puzzles), limit)
-        return build(pb, inputs, kind="tokens", labels=ds_labels if labels is None else labels,
-                     ids=ds_names if ids is None else ids,
-                     puzzle_identifiers=ds_ids if puzzle_identifiers is None else puzzle_identifiers)
+        out = build(pb, inputs, kind="tokens", labels=ds_labels if labels is None else labels,
+                    ids=ds_names if ids is None else ids,
+                    puzzle_identifiers=ds_ids if puzzle_identifiers is None else puzzle_identifiers)
+        # The tokens say what they are (the server checks it), so a Sudoku
+        # folder keeps its givens and symmetry restarts.
+        out.tokens.kind = dataset_kind(os.fspath(puzzles))
+        return out
     if isinstance(puzzles, str):
         puzzles = [puzzles]
     if isinstance(puzzles, np.ndarray) and puzzles.ndim == 1 and puzzles.dtype.kind in "iu":

@@ -123,6 +123,7 @@ def split_puzzles(puzzle_input: Any, parts: int) -> List[Any]:
         for begin, end in _blocks(len(puzzles), parts):
             part = pb.PuzzleInput(first_example_index=first + begin)
             part.tokens.puzzles.extend(puzzles[begin:end])
+            part.tokens.kind = puzzle_input.tokens.kind
             split.append(part)
     elif source in ("sudoku", "maze"):
         text = getattr(puzzle_input, source)
