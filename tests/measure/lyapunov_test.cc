@@ -9,6 +9,7 @@
 #include "core/measure/lyapunov.h"
 #include "core/measure/segment_map.h"
 #include "core/measure/trajectory.h"
+#include "tests/measure/matrix_map.h"
 #include "tests/model/fixtures.h"
 
 namespace rrm {
@@ -303,27 +304,8 @@ TEST(LyapunovRecords, DrawsAreIndependentStartsWithMeanAndSpread) {
 }
 
 
-// x -> A x for a fixed non-normal A (so singular values differ from |eigenvalues|).
-class MatrixMap : public measure::TangentMap {
- public:
-  explicit MatrixMap(torch::Tensor a) : a_(std::move(a)) {}
-  torch::Tensor Step(const torch::Tensor& s, const AfterUpdate&) const override {
-    return torch::matmul(s, a_.t().to(s.scalar_type()));
-  }
-
- private:
-  torch::Tensor a_;
-};
-
-// The stored primal trajectory x_0..x_{T−1} of a map, [T, B, N].
-torch::Tensor StoredStates(const measure::TangentMap& map, torch::Tensor x, int64_t T) {
-  std::vector<torch::Tensor> states;
-  for (int64_t t = 0; t < T; ++t) {
-    states.push_back(x);
-    x = map.Step(x.unsqueeze(0), AfterUpdate())[0].detach();
-  }
-  return torch::stack(states);
-}
+using testing::MatrixMap;
+using testing::StoredStates;
 
 TEST(Propagator, LinearMapGivesSingularValuesOfItsPower) {
   const torch::Tensor a = torch::tensor({{1.2, 2.0, 0.0}, {0.0, 0.5, 1.0}, {0.3, 0.0, 0.9}}, torch::kFloat64);
