@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "core/analysis/analysis.h"
-#include "server/analysis_proto.h"
-#include "server/record_proto.h"
+#include "wire/analysis_proto.h"
+#include "wire/record_proto.h"
 
 namespace rrm::server {
 namespace {
@@ -170,7 +170,7 @@ class RecordsAnalysis final : public grpc::ServerReadReactor<v1::AnalyzeRecordsR
     }
     if (first_) {
       first_ = false;
-      absl::StatusOr<analysis::AnalysisParameters> parameters = AnalysisParametersFromProto(request_.parameters());
+      absl::StatusOr<analysis::AnalysisParameters> parameters = wire::AnalysisParametersFromProto(request_.parameters());
       if (!parameters.ok()) {
         Answer(parameters.status());
         return;
@@ -182,7 +182,7 @@ class RecordsAnalysis final : public grpc::ServerReadReactor<v1::AnalyzeRecordsR
                                                      " records per AnalyzeRecords call, found more")));
       return;
     }
-    for (const v1::ExampleRecord& r : request_.records()) records_.push_back(RecordFromProto(r));
+    for (const v1::ExampleRecord& r : request_.records()) records_.push_back(wire::RecordFromProto(r));
     request_.Clear();
     StartRead(&request_);
   }
@@ -194,7 +194,7 @@ class RecordsAnalysis final : public grpc::ServerReadReactor<v1::AnalyzeRecordsR
     if (first_) return absl::InvalidArgumentError("records: expected at least one message, found none");
     absl::StatusOr<analysis::Report> report = analysis::Analyze(records_, parameters_);
     if (!report.ok()) return report.status();
-    *response_ = ReportToProto(*report);
+    *response_ = wire::ReportToProto(*report);
     response_->set_complete(true);
     return absl::OkStatus();
   }
@@ -338,7 +338,7 @@ grpc::ServerUnaryReactor* DynamicsService::Analyze(grpc::CallbackServerContext* 
     // analysed as stored and reported as incomplete, never the other way round.
     absl::StatusOr<v1::Job> job = jobs_->Get(request->job_id(), caller);
     if (!job.ok()) return job.status();
-    absl::StatusOr<analysis::AnalysisParameters> parameters = AnalysisParametersFromProto(request->parameters());
+    absl::StatusOr<analysis::AnalysisParameters> parameters = wire::AnalysisParametersFromProto(request->parameters());
     if (!parameters.ok()) return parameters.status();
     std::vector<measure::ExampleRecord> records;
     for (int64_t from = 0;;) {
@@ -346,11 +346,11 @@ grpc::ServerUnaryReactor* DynamicsService::Analyze(grpc::CallbackServerContext* 
       if (!chunk.ok()) return chunk.status();
       if (chunk->empty()) break;
       from += static_cast<int64_t>(chunk->size());
-      for (const v1::ExampleRecord& r : *chunk) records.push_back(RecordFromProto(r));
+      for (const v1::ExampleRecord& r : *chunk) records.push_back(wire::RecordFromProto(r));
     }
     absl::StatusOr<analysis::Report> report = analysis::Analyze(records, *parameters);
     if (!report.ok()) return report.status();
-    *response = ReportToProto(*report);
+    *response = wire::ReportToProto(*report);
     response->set_job_id(request->job_id());
     response->set_job_state(job->state());
     const bool finished = job->state() == v1::JOB_STATE_SUCCEEDED || job->state() == v1::JOB_STATE_FAILED ||

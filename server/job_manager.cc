@@ -8,13 +8,14 @@
 #include <optional>
 #include <random>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "core/common/status.h"
-#include "server/record_proto.h"
+#include "wire/record_proto.h"
 
 namespace rrm::server {
 namespace {
@@ -152,12 +153,13 @@ JobManager::JobManager(JobStore* store, ModelRegistry* registry, Scheduler* sche
       metrics_(metrics),
       model_paths_(std::move(model_paths)),
       data_paths_(std::move(data_paths)),
-      limits_(limits) {}
+      limits_(limits),
+      health_(limits.device_rest) {}
 
 void JobManager::SetWorkers(const std::vector<DeviceSlot>& workers) {
   absl::MutexLock lock(&mu_);
   for (const DeviceSlot& slot : workers) {
-    workers_[slot.name] = WorkerHealth{};
+    health_.Add(slot.name);
     if (metrics_ != nullptr) metrics_->SetDeviceInRotation(slot.name, true);
   }
 }
@@ -174,6 +176,10 @@ std::string JobManager::NewJobId() const {
 }
 
 absl::Status JobManager::Recover() {
+  absl::Cleanup flush = [this] {
+    FlushEnds();
+    if (metrics_ != nullptr) metrics_->SetStoreBytes(static_cast<double>(store_->TotalBytes()));
+  };
   absl::MutexLock lock(&mu_);
   for (const JobStore::RecoveredJob& recovered : store_->recovered()) {
     const StoredJob& spec = recovered.spec;
@@ -212,7 +218,6 @@ absl::Status JobManager::Recover() {
     Enqueue(spec.job_id(), job, done);
     MaybeFinish(spec.job_id());
   }
-  if (metrics_ != nullptr) metrics_->SetStoreBytes(static_cast<double>(store_->TotalBytes()));
   PublishJobCounts();
   return absl::OkStatus();
 }
@@ -619,6 +624,7 @@ std::vector<v1::Job> JobManager::List(v1::JobState state, const Caller& caller) 
 }
 
 absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id, const Caller& caller) {
+  absl::Cleanup flush = [this] { FlushEnds(); };  // answers once the end is durable
   absl::MutexLock lock(&mu_);
   RRM_RETURN_IF_ERROR(CheckAccess(job_id, caller));
   JobEntry& job = jobs_.at(job_id);
@@ -631,17 +637,24 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id, const Call
 }
 
 absl::Status JobManager::Delete(const std::string& job_id, const Caller& caller) {
-  absl::MutexLock lock(&mu_);
-  RRM_RETURN_IF_ERROR(CheckAccess(job_id, caller));
+  {
+    absl::MutexLock lock(&mu_);
+    RRM_RETURN_IF_ERROR(CheckAccess(job_id, caller));
+    JobEntry& job = jobs_.at(job_id);
+    if (!Finished(job.info.state())) FinishJob(job_id, job, v1::JOB_STATE_CANCELLED, "cancelled by DeleteJob");
+  }
+  FlushEnds();
   return Remove(job_id);
 }
 
 int64_t JobManager::DeleteFinishedBefore(absl::Time cutoff) {
-  absl::MutexLock lock(&mu_);
   std::vector<std::string> old;
-  for (const auto& [id, job] : jobs_) {
-    if (Finished(job.info.state()) && absl::FromUnixSeconds(0) + absl::Seconds(job.info.finished_unix()) < cutoff) {
-      old.push_back(id);
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, job] : jobs_) {
+      if (Finished(job.info.state()) && absl::FromUnixSeconds(0) + absl::Seconds(job.info.finished_unix()) < cutoff) {
+        old.push_back(id);
+      }
     }
   }
   int64_t deleted = 0;
@@ -656,36 +669,47 @@ int64_t JobManager::DeleteFinishedBefore(absl::Time cutoff) {
 }
 
 absl::Status JobManager::Remove(const std::string& job_id) {
-  JobEntry& job = jobs_.at(job_id);
-  if (!Finished(job.info.state())) FinishJob(job_id, job, v1::JOB_STATE_CANCELLED, "cancelled by DeleteJob");
   // Files first: if they cannot be removed the job stays listed and can be deleted again.
   RRM_RETURN_IF_ERROR(store_->Delete(job_id));
-  if (!job.info.idempotency_key().empty()) idempotency_.erase({job.info.owner(), job.info.idempotency_key()});
-  jobs_.erase(job_id);
-  PublishJobCounts();
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = jobs_.find(job_id); it != jobs_.end()) {
+      const v1::Job& info = it->second.info;
+      if (!info.idempotency_key().empty()) idempotency_.erase({info.owner(), info.idempotency_key()});
+      jobs_.erase(it);
+    }
+    PublishJobCounts();
+  }
   if (metrics_ != nullptr) metrics_->SetStoreBytes(static_cast<double>(store_->TotalBytes()));
   return absl::OkStatus();
 }
 
+void JobManager::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  scheduler_->Shutdown();
+}
+
 std::optional<Assignment> JobManager::Next(const DeviceSlot& worker, absl::Duration timeout) {
+  bool may_work = false;
   {
     absl::MutexLock lock(&mu_);
     ExpireDeadlines();
-    WorkerHealth& health = workers_[worker.name];
-    if (!health.in_rotation && absl::Now() >= health.back_at) {
-      // Probation: the next failure takes it out again at once.
-      health.in_rotation = true;
-      health.consecutive_failures = kMaxConsecutiveFailures - 1;
+    DeviceHealth::Change change;
+    may_work = health_.MayWork(worker.name, absl::Now(), &change);
+    if (change == DeviceHealth::Change::kBackOnProbation) {
       if (metrics_ != nullptr) metrics_->SetDeviceInRotation(worker.name, true);
       std::cerr << "rrmd: putting " << worker.name << " back into rotation after resting "
-                << absl::FormatDuration(health.rest) << "\n";
+                << absl::FormatDuration(health_.Rest(worker.name)) << "\n";
     }
-    if (!health.in_rotation) {
-      // Out of rotation: idle (the worker thread keeps polling for shutdown).
-      absl::CondVar never;
-      never.WaitWithTimeout(&mu_, timeout);
-      return std::nullopt;
-    }
+  }
+  FlushEnds();  // of the deadlines expired above
+  if (!may_work) {
+    // Out of rotation: idle (the worker thread keeps polling for shutdown).
+    absl::SleepFor(timeout);
+    return std::nullopt;
   }
   std::optional<WorkItem> item = scheduler_->Next(
       worker.name, [&](const WorkItem& w) { return registry_->Find(w.model, worker.name) != nullptr; }, timeout);
@@ -737,13 +761,12 @@ std::vector<measure::ExampleRecord> JobManager::ErrorRecords(const Assignment& a
 
 void JobManager::Complete(const DeviceSlot& worker, Assignment a,
                           absl::StatusOr<std::vector<measure::ExampleRecord>> result) {
+  absl::Cleanup flush = [this] { FlushEnds(); };  // after every lock below is released
   std::vector<measure::ExampleRecord> records;
   if (result.ok()) {
     records = *std::move(result);
     absl::MutexLock lock(&mu_);
-    WorkerHealth& health = workers_[worker.name];
-    health.consecutive_failures = 0;
-    health.rest = absl::ZeroDuration();  // healthy again: a later fault rests it from the start
+    health_.Succeeded(worker.name);
   } else {
     const absl::Status& status = result.status();
     absl::MutexLock lock(&mu_);
@@ -771,24 +794,15 @@ void JobManager::Complete(const DeviceSlot& worker, Assignment a,
       return;
     }
     if (DeviceFault(status)) {
-      WorkerHealth& health = workers_[worker.name];
-      ++health.consecutive_failures;
-      if (health.consecutive_failures >= kMaxConsecutiveFailures && health.in_rotation &&
-          OtherWorkerInRotation(worker.name)) {
-        health.in_rotation = false;
-        health.rest = health.rest == absl::ZeroDuration() ? limits_.device_rest
-                                                          : std::min(2 * health.rest, kMaxDeviceRest);
-        health.back_at = absl::Now() + health.rest;
+      if (health_.Failed(worker.name, absl::Now()) == DeviceHealth::Change::kTakenOut) {
         if (metrics_ != nullptr) metrics_->SetDeviceInRotation(worker.name, false);
-        std::cerr << "rrmd: taking " << worker.name << " out of rotation for " << absl::FormatDuration(health.rest)
-                  << " after " << health.consecutive_failures << " failed work items; last: " << status << "\n";
+        std::cerr << "rrmd: taking " << worker.name << " out of rotation for "
+                  << absl::FormatDuration(health_.Rest(worker.name)) << " after "
+                  << health_.ConsecutiveFailures(worker.name) << " failed work items; last: " << status << "\n";
       }
       a.item.attempts += 1;
       a.item.failed_on.insert(worker.name);
-      bool another = false;
-      for (const auto& [name, h] : workers_) {
-        if (h.in_rotation && !a.item.failed_on.contains(name)) another = true;
-      }
+      const bool another = health_.AnyInRotationExcept(a.item.failed_on);
       if (another && a.item.attempts < 2) {
         scheduler_->Requeue({a.item});
         --job.in_flight;
@@ -817,12 +831,31 @@ void JobManager::StoreRecords(const std::string& job_id, const std::vector<measu
   std::vector<v1::ExampleRecord> protos;
   protos.reserve(records.size());
   for (const measure::ExampleRecord& r : records) {
-    protos.push_back(RecordToProto(r));
+    protos.push_back(wire::RecordToProto(r));
     protos.back().set_job_id(job_id);
     protos.back().set_model(model);  // SPEC §5 populations: which model produced it
   }
   // Durable first (the store fdatasync's), then visible to GetJob and streams.
   absl::StatusOr<JobStore::AppendResult> appended = store_->Append(job_id, protos);
+  // A full disk pauses the job: these records, computed at a device's cost,
+  // wait here until the append succeeds (see the header).
+  while (appended.status().code() == absl::StatusCode::kResourceExhausted) {
+    {
+      absl::MutexLock lock(&mu_);
+      ExpireDeadlines();  // a paused job's deadline still applies
+      auto it = jobs_.find(job_id);
+      if (it == jobs_.end() || Finished(it->second.info.state()) || stopping_) return;
+      v1::Job& info = it->second.info;
+      if (info.paused().empty()) {
+        std::cerr << "rrmd: job " << job_id << " paused: " << appended.status() << "; retrying every "
+                  << absl::FormatDuration(kDiskFullRetry) << "\n";
+      }
+      info.set_paused(absl::StrCat("disk full: ", appended.status().message(),
+                                   "; the records computed are kept and stored once there is space"));
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), kDiskFullRetry);
+    }
+    appended = store_->Append(job_id, protos);
+  }
   if (!appended.ok()) {
     if (appended.status().code() != absl::StatusCode::kFailedPrecondition) {
       std::cerr << "rrmd: job " << job_id << ": " << appended.status() << "\n";
@@ -842,6 +875,10 @@ void JobManager::StoreRecords(const std::string& job_id, const std::vector<measu
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return;
   v1::Job& info = it->second.info;
+  if (!info.paused().empty()) {
+    std::cerr << "rrmd: job " << job_id << " resumed: its records are stored again\n";
+    info.clear_paused();
+  }
   for (size_t index : appended->appended) {
     const v1::ExampleRecord& r = protos[index];
     const bool failed = !r.error().empty();
@@ -871,17 +908,31 @@ void JobManager::FinishJob(const std::string& job_id, JobEntry& job, v1::JobStat
   scheduler_->Drop(job_id);
   job.info.set_state(state);
   job.info.set_error(error);
+  job.info.clear_paused();
   job.info.set_finished_unix(UnixNow());
   StoredJobEnd end;
   end.set_state(state);
   end.set_error(error);
   end.set_finished_unix(job.info.finished_unix());
-  if (absl::Status status = store_->Finish(job_id, end); !status.ok()) {
-    std::cerr << "rrmd: job " << job_id << ": " << status << "\n";
-  }
+  ends_to_write_.emplace_back(job_id, std::move(end));
   job.puzzles.reset();  // the stored spec keeps them
   if (metrics_ != nullptr) metrics_->SetQueueDepth(static_cast<double>(scheduler_->depth()));
   PublishJobCounts();
+}
+
+void JobManager::FlushEnds() {
+  absl::MutexLock flush_lock(&flush_mu_);
+  std::vector<std::pair<std::string, StoredJobEnd>> ends;
+  {
+    absl::MutexLock lock(&mu_);
+    ends.swap(ends_to_write_);
+  }
+  for (const auto& [job_id, end] : ends) {
+    // NOT_FOUND: deleted meanwhile, nothing left to seal.
+    if (absl::Status status = store_->Finish(job_id, end); !status.ok() && !absl::IsNotFound(status)) {
+      std::cerr << "rrmd: job " << job_id << ": " << status << "\n";
+    }
+  }
 }
 
 void JobManager::PublishJobCounts() {
@@ -909,13 +960,6 @@ void JobManager::ExpireDeadlines() {
       FinishJob(id, job, v1::JOB_STATE_FAILED, std::string(DeadlineError(job.info.options().deadline_seconds()).message()));
     }
   }
-}
-
-bool JobManager::OtherWorkerInRotation(const std::string& worker) const {
-  for (const auto& [name, health] : workers_) {
-    if (name != worker && health.in_rotation) return true;
-  }
-  return false;
 }
 
 }  // namespace rrm::server

@@ -15,14 +15,21 @@
 //   - any other code (e.g. UNIMPLEMENTED for a restart kind the core does not
 //     support yet, INVALID_ARGUMENT): each example gets a record with `error`.
 //   A job never fails because of an example; it SUCCEEDS once every
-//   (example, restart) has its record. A worker whose last
-//   kMaxConsecutiveFailures items failed (not counting splits) is taken out
-//   of rotation while another worker remains; its item is re-queued. It rests
-//   for JobLimits::device_rest, then takes work again on probation: one more
-//   failure takes it out for twice as long (at most kMaxDeviceRest), one
-//   success restores it fully. A transient device fault (a driver reset, a
-//   neighbour's memory spike) so costs a day-long study minutes, not half its
-//   devices.
+//   (example, restart) has its record. Device faults count against the
+//   worker in DeviceHealth (server/device_health.h: rotation, rest,
+//   probation); a worker out of rotation takes no work and its item is
+//   re-queued.
+//
+// A full disk (the store's RESOURCE_EXHAUSTED) pauses a job instead of
+// failing it: the worker keeps the records it computed and retries the append
+// every kDiskFullRetry until space returns, the job is finished (cancel,
+// deadline, delete) or the server stops; `Job.paused` says why meanwhile.
+// Any other storage error (EIO) fails the job, naming the file; what was
+// stored before stays.
+//
+// Store I/O (fsync, rename) never runs under `mu_`: a job's end is written by
+// FlushEnds() after the lock is released, before the method that finished the
+// job returns (so CancelJob answers only once the end is durable).
 //
 // Restart: Recover() re-queues, for each unfinished stored job, exactly the
 // (example, restart) pairs that have no stored record.
@@ -47,6 +54,7 @@
 #include "core/puzzle/puzzle_set.h"
 #include "rrm/v1/dynamics.pb.h"
 #include "server/auth.h"
+#include "server/device_health.h"
 #include "server/device_worker.h"
 #include "server/job_store.h"
 #include "server/metrics.h"
@@ -66,8 +74,8 @@ struct JobLimits {
   absl::Duration device_rest = absl::Minutes(5);  // first rest of a worker out of rotation
 };
 
-inline constexpr int kMaxConsecutiveFailures = 3;
-inline constexpr absl::Duration kMaxDeviceRest = absl::Hours(1);
+// How often a paused job retries storing its records on a full disk.
+inline constexpr absl::Duration kDiskFullRetry = absl::Seconds(2);
 
 class JobManager : public WorkSource {
  public:
@@ -115,6 +123,10 @@ class JobManager : public WorkSource {
 
   JobStore* store() const { return store_; }
 
+  // Stops handing out work and ends every wait for a full disk (before the
+  // workers are stopped).
+  void Shutdown();
+
   // --- WorkSource ---
   std::optional<Assignment> Next(const DeviceSlot& worker, absl::Duration timeout) override;
   void Complete(const DeviceSlot& worker, Assignment assignment,
@@ -132,12 +144,6 @@ class JobManager : public WorkSource {
     int32_t batch_size = 0;
     int64_t in_flight = 0;  // items on workers
   };
-  struct WorkerHealth {
-    int consecutive_failures = 0;
-    bool in_rotation = true;
-    absl::Duration rest;       // of the current or last time out of rotation
-    absl::Time back_at;        // when a worker out of rotation takes work again
-  };
 
   // OK if job `job_id` exists and `caller` may access it, else NOT_FOUND:
   // the one check behind Get and Cancel.
@@ -152,17 +158,21 @@ class JobManager : public WorkSource {
   void StoreRecords(const std::string& job_id, const std::vector<measure::ExampleRecord>& records);
   // Finishes the job if every record is stored and nothing is in flight.
   void MaybeFinish(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Finishes the job in memory; its end.pb is written by the next FlushEnds().
   void FinishJob(const std::string& job_id, JobEntry& job, v1::JobState state, const std::string& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes every end FinishJob queued, outside `mu_`; returns once the ends
+  // queued before the call are durable (or reported on stderr).
+  void FlushEnds() ABSL_LOCKS_EXCLUDED(mu_, flush_mu_);
   void PublishJobCounts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Forgets the job and removes its files; the one path of DeleteJob and retention.
-  absl::Status Remove(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the job's files, then forgets it; the one path of DeleteJob and
+  // retention (a finished job: FlushEnds first).
+  absl::Status Remove(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
   // The job's deadline from its stored request, and the stop check its items run.
   static void SetUpStop(JobEntry& job, int64_t deadline_seconds);
   // Ends every unfinished job past its deadline as FAILED (workers call it
   // through Next, at least every poll interval).
   void ExpireDeadlines() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool OtherWorkerInRotation(const std::string& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewJobId() const;
 
   JobStore* const store_;
@@ -176,7 +186,12 @@ class JobManager : public WorkSource {
   mutable absl::Mutex mu_;
   std::map<std::string, JobEntry> jobs_ ABSL_GUARDED_BY(mu_);  // by id = submission order
   std::map<std::pair<std::string, std::string>, std::string> idempotency_ ABSL_GUARDED_BY(mu_);  // (owner, key) -> id
-  std::map<std::string, WorkerHealth> workers_ ABSL_GUARDED_BY(mu_);
+  DeviceHealth health_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, StoredJobEnd>> ends_to_write_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Held while ends are written, so a FlushEnds() cannot return while
+  // another thread still writes an end queued before it.
+  absl::Mutex flush_mu_;
   // Held across a submission's validation and persistence so that two
   // submissions with the same idempotency key cannot both start a job.
   absl::Mutex submit_mu_;

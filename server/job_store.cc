@@ -1,16 +1,9 @@
 #include "server/job_store.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
+#include <algorithm>
 #include <iostream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "core/common/status.h"
@@ -20,10 +13,6 @@ namespace {
 
 constexpr uint32_t kFrameMagic = 0x314C5252;  // "RRL1" little-endian
 constexpr size_t kFrameHeader = 12;
-
-absl::Status ErrnoError(const std::string& what, const std::string& path) {
-  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
 
 void PutU32(uint32_t value, std::string* out) {
   for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
@@ -40,56 +29,16 @@ uint32_t Checksum(const std::string& payload) {
       crc32(0L, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size())));
 }
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
-
-absl::Status SyncFolder(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return ErrnoError("cannot open folder", path);
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return ErrnoError("cannot fsync folder", path);
-  return absl::OkStatus();
-}
-
 uint64_t KeyOf(int32_t example_index, int32_t restart) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(example_index)) << 32) | static_cast<uint32_t>(restart);
 }
 
 }  // namespace
 
-absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
-  const std::string temporary = path + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("cannot create", temporary);
-  size_t written = 0;
-  while (written < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return ErrnoError("cannot write", temporary);
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    return ErrnoError("cannot fsync", temporary);
-  }
-  ::close(fd);
-  if (::rename(temporary.c_str(), path.c_str()) != 0) return ErrnoError("cannot rename to", path);
-  return SyncFolder(std::filesystem::path(path).parent_path().string());
-}
-
-// One job's record log. `fd` is opened for appending and reading (pread).
+// One job's record log, opened for writing at its end and reading anywhere.
 struct JobStore::Log {
   std::string path;
-  int fd = -1;
+  std::unique_ptr<StoreFile> file;
   mutable absl::Mutex mu;
   std::vector<int64_t> offsets ABSL_GUARDED_BY(mu);  // frame start per stream index
   std::vector<uint32_t> lengths ABSL_GUARDED_BY(mu);  // payload length per stream index
@@ -100,66 +49,53 @@ struct JobStore::Log {
   // Serialises appends (write + fdatasync) without holding `mu` during I/O,
   // so readers are never blocked by a slow disk.
   absl::Mutex append_mu;
-
-  ~Log() {
-    if (fd >= 0) ::close(fd);
-  }
 };
 
-JobStore::JobStore(std::string data_dir) : data_dir_(std::move(data_dir)) {}
+JobStore::JobStore(std::string data_dir, StoreEnv* env) : data_dir_(std::move(data_dir)), env_(env) {}
 JobStore::~JobStore() = default;
 
 std::string JobStore::JobDir(const std::string& job_id) const { return data_dir_ + "/jobs/" + job_id; }
 
-absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& data_dir) {
-  std::error_code error;
-  std::filesystem::create_directories(data_dir + "/jobs", error);
-  if (error) {
-    return absl::InternalError(absl::StrCat("--data_dir: cannot create ", data_dir, "/jobs: ", error.message()));
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& data_dir, StoreEnv* env) {
+  if (absl::Status status = env->CreateDirs(data_dir + "/jobs"); !status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("--data_dir: ", status.message()));
   }
   // Deletes a crash cut short: their jobs were already gone from jobs/.
-  std::filesystem::remove_all(data_dir + "/trash", error);
-  if (error) {
-    return absl::InternalError(absl::StrCat("--data_dir: cannot empty ", data_dir, "/trash: ", error.message()));
+  if (absl::Status status = env->RemoveAll(data_dir + "/trash"); !status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("--data_dir: ", status.message()));
   }
-  std::unique_ptr<JobStore> store(new JobStore(data_dir));
+  std::unique_ptr<JobStore> store(new JobStore(data_dir, env));
   if (absl::Status status = store->Scan(); !status.ok()) return status;
   return store;
 }
 
 absl::Status JobStore::Scan() {
-  std::vector<std::string> folders;
-  for (const auto& entry : std::filesystem::directory_iterator(data_dir_ + "/jobs")) {
-    if (entry.is_directory()) folders.push_back(entry.path().filename().string());
-  }
-  std::sort(folders.begin(), folders.end());
+  RRM_ASSIGN_OR_RETURN(const std::vector<std::string> folders, env_->ListDirs(data_dir_ + "/jobs"));
   for (const std::string& job_id : folders) {
     const std::string dir = JobDir(job_id);
     RecoveredJob job;
-    absl::StatusOr<std::string> spec = ReadWholeFile(dir + "/spec.pb");
+    absl::StatusOr<std::string> spec = env_->ReadFile(dir + "/spec.pb");
     if (!spec.ok() || !job.spec.ParseFromString(*spec) || job.spec.job_id() != job_id) {
       // A job whose spec never became durable was never acknowledged.
       std::cerr << "rrmd: skipping " << dir << ": no readable spec.pb\n";
       continue;
     }
-    if (absl::StatusOr<std::string> end = ReadWholeFile(dir + "/end.pb"); end.ok()) {
+    if (absl::StatusOr<std::string> end = env_->ReadFile(dir + "/end.pb"); end.ok()) {
       StoredJobEnd parsed;
       if (parsed.ParseFromString(*end)) job.end = parsed;
     }
 
     auto log = std::make_shared<Log>();
     log->path = dir + "/records.log";
-    log->fd = ::open(log->path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (log->fd < 0) return ErrnoError("cannot open", log->path);
-    absl::StatusOr<std::string> contents = ReadWholeFile(log->path);
-    if (!contents.ok()) return contents.status();
+    RRM_ASSIGN_OR_RETURN(log->file, env_->OpenFile(log->path, /*truncate=*/false));
+    RRM_ASSIGN_OR_RETURN(const std::string contents, env_->ReadFile(log->path));
     absl::MutexLock lock(&log->mu);
     size_t at = 0;
-    while (at + kFrameHeader <= contents->size()) {
-      const char* header = contents->data() + at;
+    while (at + kFrameHeader <= contents.size()) {
+      const char* header = contents.data() + at;
       const uint32_t length = GetU32(header + 4);
-      if (GetU32(header) != kFrameMagic || at + kFrameHeader + length > contents->size()) break;
-      std::string payload = contents->substr(at + kFrameHeader, length);
+      if (GetU32(header) != kFrameMagic || at + kFrameHeader + length > contents.size()) break;
+      std::string payload = contents.substr(at + kFrameHeader, length);
       v1::ExampleRecord record;
       if (Checksum(payload) != GetU32(header + 8) || !record.ParseFromString(payload)) break;
       log->offsets.push_back(static_cast<int64_t>(at));
@@ -170,12 +106,10 @@ absl::Status JobStore::Scan() {
       job.compute_seconds += record.compute_seconds();
       at += kFrameHeader + length;
     }
-    if (at != contents->size()) {
-      std::cerr << "rrmd: " << log->path << ": discarding " << contents->size() - at
+    if (at != contents.size()) {
+      std::cerr << "rrmd: " << log->path << ": discarding " << contents.size() - at
                 << " bytes of torn or corrupt tail after " << job.records << " records\n";
-      if (::ftruncate(log->fd, static_cast<off_t>(at)) != 0 || ::fsync(log->fd) != 0) {
-        return ErrnoError("cannot truncate", log->path);
-      }
+      RRM_RETURN_IF_ERROR(log->file->Truncate(static_cast<int64_t>(at)));
     }
     log->end_offset = static_cast<int64_t>(at);
     log->finished = job.end.has_value();
@@ -201,18 +135,23 @@ absl::Status JobStore::Create(const StoredJob& spec) {
   }
   if (FindLog(job_id) != nullptr) return absl::AlreadyExistsError(absl::StrCat("job ", job_id, " exists"));
   const std::string dir = JobDir(job_id);
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", error.message()));
   auto log = std::make_shared<Log>();
   log->path = dir + "/records.log";
-  log->fd = ::open(log->path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (log->fd < 0) return ErrnoError("cannot create", log->path);
   // The spec goes last: a folder without spec.pb is ignored by Scan().
-  if (absl::Status status = WriteFileAtomically(dir + "/spec.pb", spec.SerializeAsString()); !status.ok()) {
+  absl::Status status = env_->CreateDirs(dir);
+  if (status.ok()) {
+    absl::StatusOr<std::unique_ptr<StoreFile>> file = env_->OpenFile(log->path, /*truncate=*/true);
+    status = file.status();
+    if (file.ok()) log->file = *std::move(file);
+  }
+  if (status.ok()) status = WriteFileAtomically(*env_, dir + "/spec.pb", spec.SerializeAsString());
+  if (status.ok()) status = env_->SyncDir(data_dir_ + "/jobs");
+  if (!status.ok()) {
+    // Not acknowledged: leave nothing behind (best effort; Scan ignores the rest).
+    log->file.reset();
+    (void)env_->RemoveAll(dir);
     return status;
   }
-  if (absl::Status status = SyncFolder(data_dir_ + "/jobs"); !status.ok()) return status;
   absl::MutexLock lock(&mu_);
   logs_[job_id] = std::move(log);
   return absl::OkStatus();
@@ -250,17 +189,15 @@ absl::StatusOr<JobStore::AppendResult> JobStore::Append(const std::string& job_i
     start = log->end_offset;
   }
   if (keys.empty()) return AppendResult{};
-  size_t written = 0;
-  while (written < buffer.size()) {
-    const ssize_t n = ::pwrite(log->fd, buffer.data() + written, buffer.size() - written,
-                               static_cast<off_t>(start + written));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("cannot append to", log->path);
-    }
-    written += static_cast<size_t>(n);
+  absl::Status status = log->file->WriteAt(start, buffer);
+  if (status.ok()) status = log->file->Sync();
+  if (!status.ok()) {
+    // Nothing is published, and the frames that may have landed in part are
+    // cut off again (best effort: Open() drops a torn tail anyway), so the
+    // next append starts at the same offset on a clean end.
+    (void)log->file->Truncate(start);
+    return status;
   }
-  if (::fdatasync(log->fd) != 0) return ErrnoError("cannot fdatasync", log->path);
 
   std::vector<std::function<void()>> waiters;
   {
@@ -288,7 +225,7 @@ absl::Status JobStore::Finish(const std::string& job_id, const StoredJobEnd& end
     absl::MutexLock lock(&log->mu);
     if (log->finished) return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " is already finished"));
   }
-  if (absl::Status status = WriteFileAtomically(JobDir(job_id) + "/end.pb", end.SerializeAsString());
+  if (absl::Status status = WriteFileAtomically(*env_, JobDir(job_id) + "/end.pb", end.SerializeAsString());
       !status.ok()) {
     return status;
   }
@@ -312,14 +249,10 @@ absl::Status JobStore::Delete(const std::string& job_id) {
   }
   absl::MutexLock append_lock(&log->append_mu);  // no append is half-way
   const std::string trash = data_dir_ + "/trash";
-  std::error_code error;
-  std::filesystem::create_directories(trash, error);
-  if (error) return absl::InternalError(absl::StrCat("cannot create ", trash, ": ", error.message()));
-  if (::rename(JobDir(job_id).c_str(), (trash + "/" + job_id).c_str()) != 0) {
-    return ErrnoError("cannot move into trash/", JobDir(job_id));
-  }
-  RRM_RETURN_IF_ERROR(SyncFolder(data_dir_ + "/jobs"));
-  RRM_RETURN_IF_ERROR(SyncFolder(trash));
+  RRM_RETURN_IF_ERROR(env_->CreateDirs(trash));
+  RRM_RETURN_IF_ERROR(env_->Rename(JobDir(job_id), trash + "/" + job_id));
+  RRM_RETURN_IF_ERROR(env_->SyncDir(data_dir_ + "/jobs"));
+  RRM_RETURN_IF_ERROR(env_->SyncDir(trash));
   std::vector<std::function<void()>> waiters;
   {
     absl::MutexLock lock(&mu_);
@@ -331,20 +264,10 @@ absl::Status JobStore::Delete(const std::string& job_id) {
     waiters.swap(log->waiters);
   }
   for (auto& wake : waiters) wake();  // readers find the job gone
-  std::filesystem::remove_all(trash + "/" + job_id, error);
-  if (error) return absl::InternalError(absl::StrCat("cannot remove ", trash, "/", job_id, ": ", error.message()));
-  return absl::OkStatus();
+  return env_->RemoveAll(trash + "/" + job_id);
 }
 
-int64_t JobStore::TotalBytes() const {
-  std::error_code error;
-  int64_t bytes = 0;
-  for (auto it = std::filesystem::recursive_directory_iterator(data_dir_ + "/jobs", error);
-       !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
-    if (it->is_regular_file(error)) bytes += static_cast<int64_t>(it->file_size(error));
-  }
-  return bytes;
-}
+int64_t JobStore::TotalBytes() const { return env_->TreeBytes(data_dir_ + "/jobs"); }
 
 absl::StatusOr<absl::flat_hash_set<std::pair<int32_t, int32_t>>> JobStore::StoredKeys(
     const std::string& job_id) const {
@@ -380,10 +303,9 @@ absl::StatusOr<std::vector<v1::ExampleRecord>> JobStore::Read(const std::string&
   }
   std::vector<v1::ExampleRecord> records;
   for (const auto& [offset, length] : frames) {
-    std::string payload(length, '\0');
-    const ssize_t n = ::pread(log->fd, payload.data(), length, static_cast<off_t>(offset + kFrameHeader));
+    absl::StatusOr<std::string> payload = log->file->ReadAt(offset + static_cast<int64_t>(kFrameHeader), length);
     v1::ExampleRecord record;
-    if (n != static_cast<ssize_t>(length) || !record.ParseFromString(payload)) {
+    if (!payload.ok() || !record.ParseFromString(*payload)) {
       return absl::InternalError(absl::StrCat("cannot read back the record at offset ", offset, " of ", log->path));
     }
     records.push_back(std::move(record));

@@ -50,6 +50,7 @@
 #include "absl/synchronization/mutex.h"
 #include "rrm/v1/dynamics.pb.h"
 #include "server/job_store.pb.h"
+#include "server/store_env.h"
 
 namespace rrm::server {
 
@@ -68,7 +69,9 @@ class JobStore {
   // repairing every job's log. Errors: INTERNAL naming the path that could not
   // be created, read or truncated; a job folder whose spec.pb is unreadable is
   // skipped with a warning on stderr rather than failing the server.
-  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& data_dir);
+  // Every file operation goes through `env` (tests inject disk faults).
+  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& data_dir,
+                                                        StoreEnv* env = StoreEnv::Default());
 
   JobStore(const JobStore&) = delete;
   JobStore& operator=(const JobStore&) = delete;
@@ -78,13 +81,16 @@ class JobStore {
   const std::vector<RecoveredJob>& recovered() const { return recovered_; }
 
   // Persists a new job's spec (durably) and opens its empty log.
-  // ALREADY_EXISTS if the id is taken; INTERNAL on I/O errors.
+  // ALREADY_EXISTS if the id is taken; RESOURCE_EXHAUSTED for a full disk,
+  // INTERNAL for other I/O errors (nothing of the job is left behind then).
   absl::Status Create(const StoredJob& spec);
 
   // Appends the records whose (example_index, restart) is not stored yet,
   // fdatasync's, then wakes subscribers. Returns which were appended.
   // NOT_FOUND for an unknown job, FAILED_PRECONDITION once the job is
-  // finished, INTERNAL on I/O errors (nothing is published then).
+  // finished; RESOURCE_EXHAUSTED for a full disk (ENOSPC, EDQUOT), INTERNAL
+  // for other I/O errors (EIO): then nothing is published, the log is as
+  // before the call, and the same records may be appended again later.
   struct AppendResult {
     std::vector<size_t> appended;  // indices into `records` that were stored
     int64_t bytes = 0;
@@ -127,21 +133,18 @@ class JobStore {
 
  private:
   struct Log;
-  explicit JobStore(std::string data_dir);
+  JobStore(std::string data_dir, StoreEnv* env);
   absl::Status Scan();
   std::shared_ptr<Log> FindLog(const std::string& job_id) const;
   std::string JobDir(const std::string& job_id) const;
 
   const std::string data_dir_;
+  StoreEnv* const env_;
   std::vector<RecoveredJob> recovered_;  // filled once by Open()
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Log>> logs_ ABSL_GUARDED_BY(mu_);
 };
-
-// Writes `contents` to `path` atomically (temporary file, fsync, rename,
-// fsync of the folder). INTERNAL naming the path on failure.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
 
 }  // namespace rrm::server
 

@@ -222,6 +222,7 @@ absl::Status Serve() {
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
+    jobs.Shutdown();
     for (auto& worker : workers) worker->Stop();
     return absl::UnavailableError(absl::StrCat("--listen=", listen, ": cannot listen (address in use or invalid)"));
   }
@@ -242,7 +243,7 @@ absl::Status Serve() {
   server->GetHealthCheckService()->SetServingStatus(false);
   // Streams following live jobs are cancelled after the deadline.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  scheduler.Shutdown();
+  jobs.Shutdown();  // the scheduler's too, and any wait for a full disk
   for (auto& worker : workers) worker->Stop();
   std::cerr << "rrmd: stopped" << std::endl;
   return absl::OkStatus();

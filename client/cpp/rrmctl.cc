@@ -42,8 +42,8 @@
 #include "core/common/json_text.h"
 #include "core/measure/record_json.h"
 #include "core/puzzle/puzzle_set.h"
-#include "server/analysis_proto.h"
-#include "server/record_proto.h"
+#include "wire/analysis_proto.h"
+#include "wire/record_proto.h"
 
 // --- connection ---
 ABSL_FLAG(std::string, target, "127.0.0.1:50051",
@@ -537,7 +537,7 @@ int WriteRecords(const std::function<absl::Status(const OnRecord&)>& stream) {
   std::ostream& out = path.empty() ? std::cout : file;
   std::vector<measure::ExampleRecord> buffered;  // csv: columns depend on every record
   absl::Status status = stream([&](const v1::ExampleRecord& record) {
-    measure::ExampleRecord r = server::RecordFromProto(record);
+    measure::ExampleRecord r = wire::RecordFromProto(record);
     if (format == "csv") {
       buffered.push_back(std::move(r));
     } else {
@@ -599,7 +599,7 @@ int Report(const std::vector<std::string>& args, const Analyzer& analyze) {
   absl::StatusOr<v1::AnalysisParameters> parameters = ParametersFromFlags();
   if (!parameters.ok()) return Fail(parameters.status());
   if (!records_path.empty()) {  // offline: the very functions the server calls
-    absl::StatusOr<analysis::AnalysisParameters> core = server::AnalysisParametersFromProto(*parameters);
+    absl::StatusOr<analysis::AnalysisParameters> core = wire::AnalysisParametersFromProto(*parameters);
     if (!core.ok()) return Fail(core.status());
     absl::StatusOr<std::vector<measure::ExampleRecord>> records = measure::ReadRecordsJsonl(records_path);
     if (!records.ok()) return Fail(records.status());
@@ -640,7 +640,7 @@ absl::StatusOr<JobRecords> FetchJobRecords(Client& client, const std::string& jo
   }
   const absl::Status enough = absl::CancelledError("enough records");
   absl::Status status = client.StreamRecords(job_id, 0, [&](const v1::ExampleRecord& record) -> absl::Status {
-    out.records.push_back(server::RecordFromProto(record));
+    out.records.push_back(wire::RecordFromProto(record));
     if (!finished && static_cast<int64_t>(out.records.size()) >= stored) return enough;
     return absl::OkStatus();
   });
@@ -664,7 +664,7 @@ int CompareReports(Client& client, const std::vector<std::string>& job_ids) {
   }
   absl::StatusOr<v1::AnalysisParameters> parameters = ParametersFromFlags();
   if (!parameters.ok()) return Fail(parameters.status());
-  absl::StatusOr<analysis::AnalysisParameters> core = server::AnalysisParametersFromProto(*parameters);
+  absl::StatusOr<analysis::AnalysisParameters> core = wire::AnalysisParametersFromProto(*parameters);
   if (!core.ok()) return Fail(core.status());
   std::vector<JobRecords> jobs;
   for (const std::string& id : job_ids) {

@@ -14,7 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "core/measure/record_json.h"
-#include "server/record_proto.h"
+#include "wire/record_proto.h"
 #include "tests/server/rrmd_process.h"
 
 namespace rrm::testing {
@@ -105,8 +105,8 @@ TEST(Rrmctl, SubmitWaitRecordsReportStatusAndCancel) {
   for (size_t i = 0; i < lines.size(); ++i) {
     absl::StatusOr<measure::ExampleRecord> parsed = measure::RecordFromJson(lines[i]);
     ASSERT_TRUE(parsed.ok()) << parsed.status();
-    EXPECT_EQ(server::RecordToProto(*parsed).SerializeAsString(), streamed[i].SerializeAsString()) << i;
-    EXPECT_EQ(lines[i], measure::RecordToJson(server::RecordFromProto(streamed[i])));
+    EXPECT_EQ(wire::RecordToProto(*parsed).SerializeAsString(), streamed[i].SerializeAsString()) << i;
+    EXPECT_EQ(lines[i], measure::RecordToJson(wire::RecordFromProto(streamed[i])));
   }
   Result tail = Rrmctl({target, "records", job_id, "--from=5"});
   EXPECT_EQ(Lines(tail.out).size(), 3u);

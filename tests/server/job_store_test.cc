@@ -1,10 +1,13 @@
 // JobStore on a real folder: what a crash leaves behind is repaired on Open().
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "server/job_store.h"
+#include "tests/server/fault_env.h"
 
 namespace rrm::server {
 namespace {
@@ -138,6 +141,96 @@ TEST(JobStore, IgnoresAJobWhoseSpecNeverLanded) {
   auto store = JobStore::Open(dir);
   ASSERT_TRUE(store.ok());
   EXPECT_TRUE((*store)->recovered().empty());
+}
+
+// The store's I/O seam (StoreEnv): a disk that fills up or fails mid-append.
+
+std::vector<int> StoredExamples(JobStore& store, const std::string& job_id) {
+  std::vector<int> examples;
+  for (const v1::ExampleRecord& r : *store.Read(job_id, 0, 1000)) examples.push_back(r.example_index());
+  return examples;
+}
+
+TEST(JobStore, FullDiskFailsTheAppendCleanlyAndTheSameRecordsLandOnceSpaceReturns) {
+  const std::string dir = Folder("enospc");
+  FaultEnv env;
+  {
+    auto store = JobStore::Open(dir, &env);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Create(Spec("j-1")).ok());
+    ASSERT_TRUE((*store)->Append("j-1", {Record(0), Record(1)}).ok());
+
+    env.Fail(ENOSPC);  // half of the next frames land, then the disk is full
+    auto full = (*store)->Append("j-1", {Record(2), Record(3)});
+    EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(full.status().message(), ::testing::HasSubstr("records.log: No space left on device"));
+    EXPECT_EQ((*store)->State("j-1")->records, 2);  // nothing published
+    EXPECT_EQ(StoredExamples(**store, "j-1"), (std::vector<int>{0, 1}));
+
+    env.Fail(0);  // space again: the same records are appended, after a clean end
+    auto appended = (*store)->Append("j-1", {Record(2), Record(3)});
+    ASSERT_TRUE(appended.ok()) << appended.status();
+    EXPECT_EQ(appended->appended.size(), 2u);
+    EXPECT_EQ(StoredExamples(**store, "j-1"), (std::vector<int>{0, 1, 2, 3}));
+  }
+  // Reopened as after a restart: every frame whole, each record once.
+  auto reopened = JobStore::Open(dir);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->recovered().at(0).records, 4);
+  EXPECT_EQ(StoredExamples(**reopened, "j-1"), (std::vector<int>{0, 1, 2, 3}));
+}
+
+TEST(JobStore, CrashAfterAFailedAppendLosesNothingStored) {
+  const std::string dir = Folder("enospc_crash");
+  FaultEnv env;
+  {
+    auto store = JobStore::Open(dir, &env);
+    ASSERT_TRUE((*store)->Create(Spec("j-1")).ok());
+    ASSERT_TRUE((*store)->Append("j-1", {Record(0)}).ok());
+    env.Fail(EIO);
+    auto failed = (*store)->Append("j-1", {Record(1), Record(2)});
+    EXPECT_EQ(failed.status().code(), absl::StatusCode::kInternal);
+    EXPECT_THAT(failed.status().message(), ::testing::HasSubstr("Input/output error"));
+  }  // the server dies here, with the disk still failing
+  auto reopened = JobStore::Open(dir);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(StoredExamples(**reopened, "j-1"), (std::vector<int>{0}));
+  EXPECT_TRUE((*reopened)->Append("j-1", {Record(1)}).ok());
+  EXPECT_EQ(StoredExamples(**reopened, "j-1"), (std::vector<int>{0, 1}));
+}
+
+TEST(JobStore, FullDiskAtCreateLeavesNoJobBehind) {
+  const std::string dir = Folder("enospc_create");
+  FaultEnv env;
+  auto store = JobStore::Open(dir, &env);
+  ASSERT_TRUE(store.ok());
+  env.Fail(ENOSPC);
+  const absl::Status status = (*store)->Create(Spec("j-1"));
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(status.message(), ::testing::HasSubstr("No space left on device"));
+  EXPECT_EQ((*store)->State("j-1").status().code(), absl::StatusCode::kNotFound);
+  env.Fail(0);
+  EXPECT_TRUE((*store)->Create(Spec("j-1")).ok());  // the id was not left half-taken
+  auto reopened = JobStore::Open(dir);
+  EXPECT_EQ((*reopened)->recovered().size(), 1u);
+}
+
+TEST(JobStore, FinishOnAFullDiskLeavesTheJobOpenForALaterFinish) {
+  const std::string dir = Folder("enospc_finish");
+  FaultEnv env;
+  auto store = JobStore::Open(dir, &env);
+  ASSERT_TRUE((*store)->Create(Spec("j-1")).ok());
+  ASSERT_TRUE((*store)->Append("j-1", {Record(0)}).ok());
+  StoredJobEnd end;
+  end.set_state(v1::JOB_STATE_SUCCEEDED);
+  env.Fail(ENOSPC);
+  EXPECT_EQ((*store)->Finish("j-1", end).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE((*store)->State("j-1")->finished);
+  env.Fail(0);
+  EXPECT_TRUE((*store)->Finish("j-1", end).ok());
+  auto reopened = JobStore::Open(dir);
+  ASSERT_TRUE((*reopened)->recovered().at(0).end.has_value());
+  EXPECT_EQ((*reopened)->recovered().at(0).records, 1);
 }
 
 }  // namespace

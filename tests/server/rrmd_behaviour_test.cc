@@ -265,7 +265,7 @@ TEST_F(RrmdBehaviour, RetainFinishedDaysDeletesOldFinishedJobsAtStartUp) {
   const std::string end_path = data_dir + "/jobs/" + old_job + "/end.pb";
   ASSERT_TRUE(end.ParseFromString(ReadText(end_path)));
   end.set_finished_unix(end.finished_unix() - 10 * 86400);
-  ASSERT_TRUE(server::WriteFileAtomically(end_path, end.SerializeAsString()).ok());
+  ASSERT_TRUE(server::WriteFileAtomically(*server::StoreEnv::Default(), end_path, end.SerializeAsString()).ok());
 
   rrmd_ = std::make_unique<RrmdProcess>(data_dir, std::vector<std::string>{kModelFlag, "--retain_finished_days=7"});
   std::string failure;

@@ -2,18 +2,18 @@
 // the core's AnalysisParameters, and a Report into the AnalyzeResponse's key
 // fields plus its two renderings (ReportToJson, FormatReportTable), so the
 // Analyze RPC and `rrmctl report --records` (offline) give identical output.
-// Part of the small library rrm_wire (server/CMakeLists.txt), which the C++
+// Part of the small library rrm_wire (wire/CMakeLists.txt), which the C++
 // client links too.
 //
 // Thread safety: pure functions.
-#ifndef RRM_SERVER_ANALYSIS_PROTO_H_
-#define RRM_SERVER_ANALYSIS_PROTO_H_
+#ifndef RRM_WIRE_ANALYSIS_PROTO_H_
+#define RRM_WIRE_ANALYSIS_PROTO_H_
 
 #include "absl/status/statusor.h"
 #include "core/analysis/analysis.h"
 #include "rrm/v1/dynamics.pb.h"
 
-namespace rrm::server {
+namespace rrm::wire {
 
 // Unset / 0 fields take the core's defaults. INVALID_ARGUMENT naming
 // `parameters.<field>`, the expected and the found value for a value the core
@@ -25,6 +25,6 @@ absl::StatusOr<analysis::AnalysisParameters> AnalysisParametersFromProto(const v
 // job_id, job_state, complete and note are left to the caller.
 v1::AnalyzeResponse ReportToProto(const analysis::Report& report);
 
-}  // namespace rrm::server
+}  // namespace rrm::wire
 
-#endif  // RRM_SERVER_ANALYSIS_PROTO_H_
+#endif  // RRM_WIRE_ANALYSIS_PROTO_H_

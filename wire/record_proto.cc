@@ -1,6 +1,6 @@
-#include "server/record_proto.h"
+#include "wire/record_proto.h"
 
-namespace rrm::server {
+namespace rrm::wire {
 
 v1::ExampleRecord RecordToProto(const measure::ExampleRecord& r) {
   v1::ExampleRecord p;
@@ -107,4 +107,4 @@ measure::ExampleRecord RecordFromProto(const v1::ExampleRecord& p) {
   return r;
 }
 
-}  // namespace rrm::server
+}  // namespace rrm::wire

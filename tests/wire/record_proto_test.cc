@@ -10,9 +10,9 @@
 #include <gtest/gtest.h>
 
 #include "core/measure/record_json.h"
-#include "server/record_proto.h"
+#include "wire/record_proto.h"
 
-namespace rrm::server {
+namespace rrm::wire {
 namespace {
 
 measure::ExampleRecord SampleRecord() {
@@ -74,4 +74,4 @@ TEST(RecordProto, ProtoJsonEqualsCoreJson) {
 }
 
 }  // namespace
-}  // namespace rrm::server
+}  // namespace rrm::wire

@@ -1,11 +1,11 @@
-#include "server/analysis_proto.h"
+#include "wire/analysis_proto.h"
 
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "core/analysis/report_format.h"
 
-namespace rrm::server {
+namespace rrm::wire {
 
 absl::StatusOr<analysis::AnalysisParameters> AnalysisParametersFromProto(const v1::AnalysisParameters& p) {
   analysis::AnalysisParameters out;
@@ -91,4 +91,4 @@ v1::AnalyzeResponse ReportToProto(const analysis::Report& report) {
   return response;
 }
 
-}  // namespace rrm::server
+}  // namespace rrm::wire

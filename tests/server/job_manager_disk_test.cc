@@ -1,0 +1,173 @@
+// rrmd's job life cycle on a disk that fills up or fails (issue #18): the real
+// JobManager, JobStore (on a real folder), Scheduler, ModelRegistry with the
+// fixture TRM and two CPU DeviceWorkers, in this process; only the disk's
+// failures are injected, through the store's I/O seam (tests/server/fault_env.h).
+#include <cerrno>
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "server/job_manager.h"
+#include "tests/server/fault_env.h"
+#include "tests/server/rrmd_process.h"
+
+namespace rrm::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+// One rrmd without its gRPC frontend.
+class Server {
+ public:
+  explicit Server(const std::string& data_dir)
+      : data_dir_(data_dir),
+        store_(*JobStore::Open(data_dir, &env_)),
+        registry_(slots(), nullptr),
+        jobs_(store_.get(), &registry_, &scheduler_, nullptr, PathPolicy("--model_root", ""),
+              PathPolicy("--data_root", ""), JobLimits{}) {
+    jobs_.SetWorkers(slots());
+    EXPECT_TRUE(jobs_.PreloadModel("trm", rrm::testing::kFixtures + "/trm_mlpt/step_0").ok());
+    EXPECT_TRUE(jobs_.Recover().ok());
+    for (const DeviceSlot& slot : slots()) {
+      workers_.push_back(std::make_unique<DeviceWorker>(slot, &jobs_, nullptr));
+      workers_.back()->Start();
+    }
+  }
+  ~Server() {
+    jobs_.Shutdown();
+    for (auto& worker : workers_) worker->Stop();
+  }
+
+  FaultEnv& env() { return env_; }
+  JobManager& jobs() { return jobs_; }
+  const Caller& caller() const { return caller_; }
+
+  std::string Submit(const v1::SubmitJobRequest& request) {
+    absl::StatusOr<v1::SubmitJobResponse> response = jobs_.Submit(request, caller_);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? response->job_id() : "";
+  }
+
+  // Polls GetJob until `done` holds (every 20 ms, at most 5 minutes: a bound
+  // for a hung server, not a timing assertion).
+  v1::Job WaitFor(const std::string& job_id, const std::function<bool(const v1::Job&)>& done) {
+    v1::Job job;
+    for (int i = 0; i < 15000; ++i) {
+      job = *jobs_.Get(job_id, caller_);
+      if (done(job)) return job;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    ADD_FAILURE() << "job " << job_id << " never reached the awaited state: " << job.DebugString();
+    return job;
+  }
+
+ private:
+  static std::vector<DeviceSlot> slots() { return *ParseDevices("cpu,cpu"); }
+
+  const std::string data_dir_;
+  FaultEnv env_;
+  std::unique_ptr<JobStore> store_;
+  ModelRegistry registry_;
+  Scheduler scheduler_;
+  JobManager jobs_;
+  Caller caller_ = *Authenticator().Check(std::nullopt);  // no tokens: the admin ""
+  std::vector<std::unique_ptr<DeviceWorker>> workers_;
+};
+
+bool Finished(const v1::Job& job) {
+  return job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_FAILED ||
+         job.state() == v1::JOB_STATE_CANCELLED;
+}
+
+// What a restarted server finds on disk for the job: its end state (or
+// UNSPECIFIED when unfinished) and its records' (example, restart) keys,
+// checked to be stored once each.
+struct OnDisk {
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  std::set<std::pair<int, int>> keys;
+};
+OnDisk Reopen(const std::string& data_dir, const std::string& job_id) {
+  OnDisk result;
+  auto store = JobStore::Open(data_dir);
+  EXPECT_TRUE(store.ok()) << store.status();
+  for (const JobStore::RecoveredJob& job : (*store)->recovered()) {
+    if (job.spec.job_id() != job_id) continue;
+    if (job.end.has_value()) result.state = job.end->state();
+  }
+  for (const v1::ExampleRecord& r : *(*store)->Read(job_id, 0, 100000)) {
+    EXPECT_TRUE(result.keys.insert({r.example_index(), r.restart()}).second) << "stored twice: " << r.example_index();
+  }
+  return result;
+}
+
+TEST(JobManagerDisk, FullDiskPausesTheJobAndItResumesWhenSpaceReturnsWithEveryRecordOnce) {
+  const std::string dir = rrm::testing::TempFolder("disk_full");
+  std::string id;
+  {
+    Server server(dir);
+    server.env().FailAppendsAfter(1, ENOSPC);  // the first item's records land, then the disk is full
+    id = server.Submit(rrm::testing::SudokuJob("trm", 8, 2, 2));
+    const v1::Job paused = server.WaitFor(id, [](const v1::Job& j) { return !j.paused().empty(); });
+    EXPECT_EQ(paused.state(), v1::JOB_STATE_RUNNING);
+    EXPECT_THAT(paused.paused(), HasSubstr("disk full: cannot write"));
+    EXPECT_THAT(paused.paused(), HasSubstr("No space left on device"));
+    EXPECT_EQ(paused.records_stored(), 2);
+
+    server.env().FailAppendsAfter(0, 0);  // space returns
+    const v1::Job done = server.WaitFor(id, Finished);
+    EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
+    EXPECT_EQ(done.records_stored(), 8);
+    EXPECT_EQ(done.records_failed(), 0);
+    EXPECT_EQ(done.paused(), "");
+  }
+  const OnDisk on_disk = Reopen(dir, id);  // as a restarted server finds it
+  EXPECT_EQ(on_disk.state, v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(on_disk.keys.size(), 8u);
+}
+
+TEST(JobManagerDisk, FailingDiskFailsTheJobNamingTheFileAndKeepsWhatWasStored) {
+  const std::string dir = rrm::testing::TempFolder("disk_eio");
+  std::string id;
+  {
+    Server server(dir);
+    server.env().FailAppendsAfter(1, EIO);
+    id = server.Submit(rrm::testing::SudokuJob("trm", 8, 2, 2));
+    const v1::Job done = server.WaitFor(id, Finished);
+    EXPECT_EQ(done.state(), v1::JOB_STATE_FAILED);
+    EXPECT_THAT(done.error(), HasSubstr("storing records: cannot write"));
+    EXPECT_THAT(done.error(), HasSubstr("records.log: Input/output error"));
+    EXPECT_EQ(done.records_stored(), 2);
+  }
+  const OnDisk on_disk = Reopen(dir, id);
+  EXPECT_EQ(on_disk.state, v1::JOB_STATE_FAILED);
+  EXPECT_EQ(on_disk.keys.size(), 2u);
+}
+
+TEST(JobManagerDisk, CancelWhilePausedEndsTheJobKeepsItsStoredRecordsAndFreesTheWorkers) {
+  const std::string dir = rrm::testing::TempFolder("disk_full_cancel");
+  std::string id;
+  {
+    Server server(dir);
+    server.env().FailAppendsAfter(1, ENOSPC);
+    id = server.Submit(rrm::testing::SudokuJob("trm", 8, 2, 2));
+    server.WaitFor(id, [](const v1::Job& j) { return !j.paused().empty(); });
+    absl::StatusOr<v1::Job> cancelled = server.jobs().Cancel(id, server.caller());
+    ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+    EXPECT_EQ(cancelled->state(), v1::JOB_STATE_CANCELLED);
+    EXPECT_EQ(cancelled->paused(), "");
+    EXPECT_EQ(cancelled->records_stored(), 2);
+
+    server.env().FailAppendsAfter(0, 0);
+    // The workers left their waits: a new job runs to the end.
+    const std::string next = server.Submit(rrm::testing::SudokuJob("trm", 4, 2, 2));
+    EXPECT_EQ(server.WaitFor(next, Finished).state(), v1::JOB_STATE_SUCCEEDED);
+    EXPECT_EQ(server.jobs().Get(id, server.caller())->records_stored(), 2);
+  }
+  const OnDisk on_disk = Reopen(dir, id);
+  EXPECT_EQ(on_disk.state, v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(on_disk.keys.size(), 2u);
+}
+
+}  // namespace
+}  // namespace rrm::server
