@@ -469,6 +469,7 @@ void PrintJob(const v1::Job& job) {
             << "compute:       " << absl::StrFormat("%.3f", job.compute_seconds()) << " s\n";
   if (!job.owner().empty()) std::cout << "owner:         " << job.owner() << "\n";
   if (!job.error().empty()) std::cout << "error:         " << job.error() << "\n";
+  if (!job.paused().empty()) std::cout << "paused:        " << job.paused() << "\n";
   for (const std::string& e : job.errors()) std::cout << "record error:  " << e << "\n";
 }
 

@@ -136,6 +136,7 @@ class JobStatus:
     idempotency_key: str
     errors: List[str]
     provenance: Provenance
+    paused: str  # why the job waits now (a full disk); "" while it progresses
     message: Any = dataclasses.field(repr=False, compare=False)
 
     @classmethod
