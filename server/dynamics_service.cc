@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "core/analysis/analysis.h"
+#include "core/common/status.h"
 #include "wire/analysis_proto.h"
 #include "wire/record_proto.h"
 
@@ -226,8 +227,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-DynamicsService::DynamicsService(JobManager* jobs, const Authenticator* auth, Metrics* metrics)
-    : jobs_(jobs), auth_(auth), metrics_(metrics) {}
+DynamicsService::DynamicsService(JobManager* jobs, const JobSpecParser* parser, const Authenticator* auth,
+                                 Metrics* metrics)
+    : jobs_(jobs), parser_(parser), auth_(auth), metrics_(metrics) {}
 
 absl::StatusOr<Caller> DynamicsService::Authenticate(grpc::CallbackServerContext* context) const {
   std::optional<std::string> authorization;
@@ -292,10 +294,13 @@ grpc::ServerUnaryReactor* DynamicsService::UnloadModel(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* DynamicsService::SubmitJob(grpc::CallbackServerContext* context,
                                                      const v1::SubmitJobRequest* request,
                                                      v1::SubmitJobResponse* response) {
-  return Unary(context, "SubmitJob", [&](const Caller& caller) {
-    absl::StatusOr<v1::SubmitJobResponse> submitted = jobs_->Submit(*request, caller);
-    if (submitted.ok()) *response = *std::move(submitted);
-    return submitted.status();
+  return Unary(context, "SubmitJob", [&](const Caller& caller) -> absl::Status {
+    RRM_ASSIGN_OR_RETURN(JobSpec spec, parser_->Parse(*request, caller));
+    RRM_ASSIGN_OR_RETURN(const SubmitResult submitted, jobs_->Submit(std::move(spec)));
+    response->set_job_id(submitted.job_id);
+    response->set_existing(submitted.existing);
+    response->set_total_records(submitted.total_records);
+    return absl::OkStatus();
   });
 }
 

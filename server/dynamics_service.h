@@ -18,6 +18,7 @@
 #include "server/auth.h"
 #include "server/bounded_executor.h"
 #include "server/job_manager.h"
+#include "server/job_spec.h"
 #include "server/metrics.h"
 
 namespace rrm::server {
@@ -30,7 +31,8 @@ class DynamicsService final : public v1::Dynamics::CallbackService {
   static constexpr int kAnalysisThreads = 2;
   static constexpr size_t kAnalysisQueue = 32;
 
-  DynamicsService(JobManager* jobs, const Authenticator* auth, Metrics* metrics);
+  // `parser` turns each SubmitJobRequest into the JobSpec `jobs` runs.
+  DynamicsService(JobManager* jobs, const JobSpecParser* parser, const Authenticator* auth, Metrics* metrics);
 
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
                                        v1::ListModelsResponse* response) override;
@@ -70,6 +72,7 @@ class DynamicsService final : public v1::Dynamics::CallbackService {
   grpc::ServerUnaryReactor* UnaryOffThread(grpc::CallbackServerContext* context, const char* method, Fn&& fn);
 
   JobManager* const jobs_;
+  const JobSpecParser* const parser_;
   const Authenticator* const auth_;
   Metrics* const metrics_;
   // Analyze and AnalyzeRecords run here, off gRPC's callback threads: a few

@@ -53,106 +53,15 @@ absl::Status DeadlineError(int64_t deadline_seconds) {
                                                   deadline_seconds, " s after submission; stored records kept"));
 }
 
-absl::Status Prefixed(const std::string& field, const absl::Status& status) {
-  return absl::Status(status.code(), absl::StrCat(field, ": ", status.message()));
-}
-
-torch::Tensor ToTensor(const std::vector<int64_t>& values, int64_t rows, int64_t columns) {
-  return torch::tensor(values, torch::kInt64).reshape({rows, columns});
-}
-
 }  // namespace
-
-absl::StatusOr<measure::MeasureOptions> ToMeasureOptions(const v1::JobOptions& o) {
-  measure::MeasureOptions options;
-  options.segments = o.segments();
-  options.lyapunov_k = o.lyapunov_k();
-  options.lyapunov_seed = o.seed();
-  if (o.tangent_dtype().empty() || o.tangent_dtype() == "float32") {
-    options.tangent_dtype = torch::kFloat32;
-  } else if (o.tangent_dtype() == "float64") {
-    options.tangent_dtype = torch::kFloat64;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("options.tangent_dtype: expected float32 or float64, found '", o.tangent_dtype(), "'"));
-  }
-  options.lyapunov_draws = o.lyapunov_draws() > 0 ? o.lyapunov_draws() : 1;
-  if (o.lyapunov_method().empty() || o.lyapunov_method() == "qr" || o.lyapunov_method() == "propagator") {
-    options.lyapunov_method = o.lyapunov_method().empty() ? "qr" : o.lyapunov_method();
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("options.lyapunov_method: expected qr or propagator, found '", o.lyapunov_method(), "'"));
-  }
-  if (o.lyapunov_draws() < 0 || o.early_window() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("options.", o.lyapunov_draws() < 0 ? "lyapunov_draws" : "early_window",
-                                                   ": expected >= 0, found ",
-                                                   o.lyapunov_draws() < 0 ? o.lyapunov_draws() : o.early_window()));
-  }
-  if (o.early_window() > 0) options.early_window = o.early_window();
-  options.restart_kind = o.restarts().kind().empty() ? "none" : o.restarts().kind();
-  options.restart_sigma = o.restarts().sigma();
-  options.energy_map_directions = o.energy_map_directions();
-  return options;
-}
-
-namespace {
-
-// A job's measurement options: its JobOptions, and the study index of its
-// first puzzle (the worker adds each item's position).
-absl::StatusOr<measure::MeasureOptions> JobMeasureOptions(const v1::SubmitJobRequest& request) {
-  RRM_ASSIGN_OR_RETURN(measure::MeasureOptions options, ToMeasureOptions(request.options()));
-  options.first_example_index = request.puzzles().first_example_index();
-  return options;
-}
-
-}  // namespace
-
-StoredPuzzles PuzzlesToStored(const puzzle::PuzzleSet& p) {
-  StoredPuzzles s;
-  s.set_kind(static_cast<int32_t>(p.kind));
-  s.set_seq_len(p.inputs.size(1));
-  s.set_vocab_size(p.metadata.vocab_size);
-  s.set_pad_id(p.metadata.pad_id);
-  s.set_num_puzzle_identifiers(p.metadata.num_puzzle_identifiers);
-  auto copy = [](const torch::Tensor& t, google::protobuf::RepeatedField<int32_t>* out) {
-    const torch::Tensor c = t.to(torch::kInt32).contiguous();
-    out->Add(c.data_ptr<int32_t>(), c.data_ptr<int32_t>() + c.numel());
-  };
-  copy(p.inputs, s.mutable_inputs());
-  if (p.has_labels()) copy(p.labels, s.mutable_labels());
-  copy(p.puzzle_identifiers, s.mutable_puzzle_identifiers());
-  for (const std::string& id : p.puzzle_ids) s.add_puzzle_ids(id);
-  for (int32_t g : p.givens) s.add_givens(g);
-  return s;
-}
-
-puzzle::PuzzleSet PuzzlesFromStored(const StoredPuzzles& s) {
-  puzzle::PuzzleSet p;
-  p.kind = static_cast<puzzle::PuzzleKind>(s.kind());
-  p.metadata.seq_len = s.seq_len();
-  p.metadata.vocab_size = s.vocab_size();
-  p.metadata.pad_id = s.pad_id();
-  p.metadata.num_puzzle_identifiers = s.num_puzzle_identifiers();
-  const int64_t n = s.puzzle_identifiers_size();
-  auto tensor = [&](const google::protobuf::RepeatedField<int32_t>& values, int64_t columns) {
-    return torch::tensor(std::vector<int64_t>(values.begin(), values.end()), torch::kInt64).reshape({n, columns});
-  };
-  p.inputs = tensor(s.inputs(), s.seq_len());
-  if (s.labels_size() > 0) p.labels = tensor(s.labels(), s.seq_len());
-  p.puzzle_identifiers = tensor(s.puzzle_identifiers(), 1).reshape({n});
-  p.puzzle_ids.assign(s.puzzle_ids().begin(), s.puzzle_ids().end());
-  p.givens.assign(s.givens().begin(), s.givens().end());
-  return p;
-}
 
 JobManager::JobManager(JobStore* store, ModelRegistry* registry, Scheduler* scheduler, Metrics* metrics,
-                       PathPolicy model_paths, PathPolicy data_paths, JobLimits limits)
+                       PathPolicy model_paths, JobLimits limits)
     : store_(store),
       registry_(registry),
       scheduler_(scheduler),
       metrics_(metrics),
       model_paths_(std::move(model_paths)),
-      data_paths_(std::move(data_paths)),
       limits_(limits),
       health_(limits.device_rest) {}
 
@@ -182,41 +91,34 @@ absl::Status JobManager::Recover() {
   };
   absl::MutexLock lock(&mu_);
   for (const JobStore::RecoveredJob& recovered : store_->recovered()) {
-    const StoredJob& spec = recovered.spec;
-    JobEntry& job = jobs_[spec.job_id()];
+    const StoredJob& stored = recovered.spec;
+    const bool finished = recovered.end.has_value();
+    absl::StatusOr<JobSpec> spec = SpecFromStored(stored, /*with_puzzles=*/!finished);
+    if (!spec.ok()) return spec.status();
+    JobEntry& job = AddJob(stored.job_id(), *spec, stored.submitted_unix(),
+                           stored.has_provenance() ? &stored.provenance() : nullptr);
     v1::Job& info = job.info;
-    info.set_job_id(spec.job_id());
-    info.set_model(spec.request().model());
-    *info.mutable_options() = spec.request().options();
-    info.set_owner(spec.owner());
-    info.set_idempotency_key(spec.request().idempotency_key());
-    info.set_submitted_unix(spec.submitted_unix());
-    if (spec.has_provenance()) *info.mutable_provenance() = spec.provenance();
-    info.set_examples(spec.puzzles().puzzle_identifiers_size());
-    info.set_restarts(spec.restarts());
-    info.set_total_records(info.examples() * spec.restarts());
     info.set_records_stored(recovered.records);
     info.set_records_failed(recovered.failed_records);
     info.set_compute_seconds(recovered.compute_seconds);
-    job.batch_size = spec.batch_size();
-    if (!spec.request().idempotency_key().empty()) {
-      idempotency_[{spec.owner(), spec.request().idempotency_key()}] = spec.job_id();
-    }
-    if (recovered.end.has_value()) {
+    if (finished) {
+      job.finished->store(true);
       info.set_state(recovered.end->state());
       info.set_error(recovered.end->error());
       info.set_finished_unix(recovered.end->finished_unix());
       continue;
     }
-    absl::StatusOr<measure::MeasureOptions> options = JobMeasureOptions(spec.request());
-    if (!options.ok()) return options.status();
-    job.options = *options;
-    SetUpStop(job, spec.request().options().deadline_seconds());
-    job.puzzles = std::make_shared<const puzzle::PuzzleSet>(PuzzlesFromStored(spec.puzzles()));
     info.set_state(recovered.records > 0 ? v1::JOB_STATE_RUNNING : v1::JOB_STATE_QUEUED);
-    RRM_ASSIGN_OR_RETURN(auto done, store_->StoredKeys(spec.job_id()));
-    Enqueue(spec.job_id(), job, done);
-    MaybeFinish(spec.job_id());
+    // Options this core refuses (a store written by another version) fail
+    // that job, naming why, instead of the server's start.
+    if (absl::Status status = measure::ValidateOptions(spec->options); !status.ok()) {
+      FinishJob(stored.job_id(), job, v1::JOB_STATE_FAILED,
+                absl::StrCat("stored options: ", status.message(), "; stored records kept"));
+      continue;
+    }
+    RRM_ASSIGN_OR_RETURN(auto done, store_->StoredKeys(stored.job_id()));
+    Enqueue(stored.job_id(), job, done);
+    MaybeFinish(stored.job_id());
   }
   PublishJobCounts();
   return absl::OkStatus();
@@ -258,262 +160,25 @@ absl::Status JobManager::UnloadModel(const std::string& name) {
 
 std::vector<v1::ModelInfo> JobManager::ListModels() const { return registry_->List(); }
 
-absl::StatusOr<puzzle::PuzzleSet> JobManager::ResolvePuzzles(const v1::PuzzleInput& input) const {
-  if (input.limit() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("puzzles.limit: expected >= 0, found ", input.limit()));
-  }
-  const int64_t first = input.first_example_index();
-  if (first < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("puzzles.first_example_index: expected >= 0, found ", first));
-  }
-  switch (input.source_case()) {
-    case v1::PuzzleInput::kTokens: {
-      const auto& rows = input.tokens().puzzles();
-      if (rows.empty()) return absl::InvalidArgumentError("puzzles.tokens: expected at least one puzzle, found 0");
-      const int64_t n = rows.size(), length = rows[0].inputs_size();
-      const bool labelled = rows[0].labels_size() > 0;
-      if (length == 0) {
-        return absl::InvalidArgumentError("puzzles.tokens.puzzles[0].inputs: expected tokens, found none");
-      }
-      std::vector<int64_t> inputs, labels, identifiers;
-      int64_t max_token = 0;
-      puzzle::PuzzleSet set;
-      for (int64_t i = 0; i < n; ++i) {
-        const v1::TokenPuzzle& row = rows[static_cast<int>(i)];
-        if (row.inputs_size() != length) {
-          return absl::InvalidArgumentError(absl::StrCat("puzzles.tokens.puzzles[", i, "].inputs: expected ", length,
-                                                         " tokens (as puzzles[0]), found ", row.inputs_size()));
-        }
-        if ((row.labels_size() > 0) != labelled || (labelled && row.labels_size() != length)) {
-          return absl::InvalidArgumentError(absl::StrCat("puzzles.tokens.puzzles[", i, "].labels: expected ",
-                                                         labelled ? absl::StrCat(length) : std::string("0"),
-                                                         " labels (as puzzles[0]), found ", row.labels_size()));
-        }
-        for (int32_t t : row.inputs()) {
-          if (t < 0) {
-            return absl::InvalidArgumentError(
-                absl::StrCat("puzzles.tokens.puzzles[", i, "].inputs: expected token ids >= 0, found ", t));
-          }
-          max_token = std::max<int64_t>(max_token, t);
-          inputs.push_back(t);
-        }
-        for (int32_t t : row.labels()) labels.push_back(t);
-        identifiers.push_back(row.puzzle_identifier());
-        set.puzzle_ids.push_back(row.id().empty() ? std::to_string(first + i) : row.id());
-      }
-      RRM_ASSIGN_OR_RETURN(set.kind, puzzle::DeclaredKind("puzzles.tokens.kind", input.tokens().kind(), length,
-                                                          max_token));
-      set.metadata.seq_len = length;
-      set.metadata.vocab_size = max_token + 1;
-      set.inputs = ToTensor(inputs, n, length);
-      if (labelled) set.labels = ToTensor(labels, n, length);
-      set.puzzle_identifiers = torch::tensor(identifiers, torch::kInt64);
-      set.givens.assign(n, -1);
-      if (set.kind == puzzle::PuzzleKind::kSudoku) {
-        const torch::Tensor counts = puzzle::SudokuGivenCells(set.inputs).sum(1).to(torch::kInt32).contiguous();
-        set.givens.assign(counts.data_ptr<int32_t>(), counts.data_ptr<int32_t>() + n);
-      }
-      return set;
-    }
-    case v1::PuzzleInput::kSudoku:
-    case v1::PuzzleInput::kMaze: {
-      const bool sudoku = input.source_case() == v1::PuzzleInput::kSudoku;
-      const std::string field = sudoku ? "puzzles.sudoku" : "puzzles.maze";
-      const v1::TextPuzzles& text = sudoku ? input.sudoku() : input.maze();
-      const int n = text.puzzles_size();
-      if (n == 0) return absl::InvalidArgumentError(absl::StrCat(field, ": expected at least one puzzle, found 0"));
-      if (text.solutions_size() != 0 && text.solutions_size() != n) {
-        return absl::InvalidArgumentError(absl::StrCat(field, ".solutions: expected 0 or ", n,
-                                                       " (one per puzzle), found ", text.solutions_size()));
-      }
-      if (text.ids_size() != 0 && text.ids_size() != n) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(field, ".ids: expected 0 or ", n, " (one per puzzle), found ", text.ids_size()));
-      }
-      std::string joined;
-      for (int i = 0; i < n; ++i) {
-        const std::string& puzzle = text.puzzles(i);
-        if (puzzle.empty()) {
-          return absl::InvalidArgumentError(absl::StrCat(field, ".puzzles[", i, "]: expected a puzzle, found an empty string"));
-        }
-        if (sudoku) {
-          if (puzzle.find_first_of("\n,") != std::string::npos) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                field, ".puzzles[", i, "]: expected one line of 81 characters, found a line break or ','"));
-          }
-          if (puzzle.size() != 81) {
-            return absl::InvalidArgumentError(
-                absl::StrCat(field, ".puzzles[", i, "]: expected 81 characters, found ", puzzle.size()));
-          }
-          absl::StrAppend(&joined, puzzle);
-          if (text.solutions_size() > 0) absl::StrAppend(&joined, ",", text.solutions(i));
-          joined.push_back('\n');
-        } else {
-          if (puzzle.find("\n\n") != std::string::npos) {
-            return absl::InvalidArgumentError(
-                absl::StrCat(field, ".puzzles[", i, "]: expected one grid, found an empty line inside"));
-          }
-          absl::StrAppend(&joined, puzzle, "\n\n");
-          if (text.solutions_size() > 0) absl::StrAppend(&joined, text.solutions(i), "\n\n");
-        }
-      }
-      absl::StatusOr<puzzle::PuzzleSet> set =
-          sudoku ? puzzle::ParseSudokuText(joined, field) : puzzle::ParseMazeText(joined, field);
-      if (!set.ok()) {
-        return absl::Status(set.status().code(),
-                            absl::StrCat(set.status().message(),
-                                         sudoku ? " (line N is puzzles[N-1])" : " (puzzles joined by empty lines)"));
-      }
-      if (set->size() != n) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(field, ": expected ", n, " puzzles, found ", set->size(), " after parsing"));
-      }
-      set->puzzle_ids.clear();
-      for (int i = 0; i < n; ++i) {
-        set->puzzle_ids.push_back(text.ids_size() > 0 ? text.ids(i) : std::to_string(first + i));
-      }
-      return set;
-    }
-    case v1::PuzzleInput::kDatasetPath: {
-      RRM_ASSIGN_OR_RETURN(std::string path, data_paths_.Resolve("puzzles.dataset_path", input.dataset_path()));
-      absl::StatusOr<puzzle::PuzzleSet> set = puzzle::ReadDatasetFolder(path);
-      if (!set.ok()) return Prefixed("puzzles.dataset_path", set.status());
-      if (first >= set->size()) {
-        return absl::InvalidArgumentError(absl::StrCat("puzzles.first_example_index: expected < ", set->size(),
-                                                       " (the examples in ", input.dataset_path(), "), found ", first));
-      }
-      return set->Slice(first, input.limit() > 0 ? first + input.limit() : set->size());
-    }
-    default:
-      return absl::InvalidArgumentError("puzzles: expected one of tokens, sudoku, maze or dataset_path, found none");
-  }
-}
-
-absl::Status JobManager::ValidateOptions(const v1::JobOptions& o, const puzzle::PuzzleSet& puzzles,
-                                         const model::RecurrentModel& model) const {
-  if (o.segments() < 0 || o.segments() > 4096) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("options.segments: expected 0 (the checkpoint's ", model.config().halt_max_steps,
-                     ") to 4096, found ", o.segments()));
-  }
-  if (o.lyapunov_k() < 0 || o.lyapunov_k() > limits_.max_lyapunov_k) {
-    return absl::InvalidArgumentError(absl::StrCat("options.lyapunov_k: expected 0 to ", limits_.max_lyapunov_k,
-                                                   ", found ", o.lyapunov_k()));
-  }
-  if (o.batch_size() < 0 || o.batch_size() > limits_.max_batch_size) {
-    return absl::InvalidArgumentError(absl::StrCat("options.batch_size: expected 0 (server default ",
-                                                   limits_.default_batch_size, ") to ", limits_.max_batch_size,
-                                                   ", found ", o.batch_size()));
-  }
-  RRM_ASSIGN_OR_RETURN(const measure::MeasureOptions options, ToMeasureOptions(o));
-  if (o.deadline_seconds() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("options.deadline_seconds: expected 0 (none) or a positive number, found ", o.deadline_seconds()));
-  }
-  const v1::RestartOptions& r = o.restarts();
-  const std::string kind = r.kind().empty() ? "none" : r.kind();
-  if (kind != "none" && kind != "symmetry" && kind != "init_noise" && kind != "step_noise") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "options.restarts.kind: expected none, symmetry, init_noise or step_noise, found '", r.kind(), "'"));
-  }
-  if (r.count() < 0 || r.count() > limits_.max_restarts) {
-    return absl::InvalidArgumentError(absl::StrCat("options.restarts.count: expected 1 to ", limits_.max_restarts,
-                                                   " (0 = 1), found ", r.count()));
-  }
-  if (kind == "none" && r.count() > 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("options.restarts.count: expected 1 for kind none (choose symmetry, init_noise or "
-                     "step_noise for more runs), found ",
-                     r.count()));
-  }
-  const bool noisy = kind == "init_noise" || kind == "step_noise";
-  if (!std::isfinite(r.sigma()) || r.sigma() < 0 || (noisy && r.sigma() == 0)) {
-    return absl::InvalidArgumentError(absl::StrCat("options.restarts.sigma: expected a finite value ",
-                                                   noisy ? "> 0" : ">= 0", " for kind ", kind, ", found ",
-                                                   r.sigma()));
-  }
-  if (kind == "symmetry" && puzzles.kind == puzzle::PuzzleKind::kTokens) {
-    return absl::InvalidArgumentError(
-        "options.restarts.kind: expected init_noise or step_noise for token puzzles (symmetry needs Sudoku or "
-        "Maze puzzles), found symmetry");
-  }
-  // Last, the core's own validator (the one rrm-measure and MeasurePuzzles
-  // call): what it refuses must be refused here, not fail every record later.
-  if (absl::Status status = measure::ValidateOptions(options); !status.ok()) {
-    return absl::Status(status.code(), absl::StrCat("options.", status.message()));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequest& request,
-                                                         const Caller& caller) {
-  // Per-role priority ceiling (issue #18 "Tenants"): on a shared box a user
-  // may lower their own jobs' priority but not jump everyone else's queue.
-  if (request.options().priority() > caller.max_priority()) {
-    return absl::PermissionDeniedError(absl::StrCat("options.priority: expected at most ", caller.max_priority(),
-                                                    " for role ", RoleName(caller.role()), " (",
-                                                    caller.max_priority_flag(), "), found ",
-                                                    request.options().priority()));
-  }
-  const std::string& owner = caller.name();
+absl::StatusOr<SubmitResult> JobManager::Submit(JobSpec spec) {
   absl::MutexLock submit_lock(&submit_mu_);
-  if (!request.idempotency_key().empty()) {
-    absl::MutexLock lock(&mu_);
-    auto it = idempotency_.find({owner, request.idempotency_key()});
-    if (it != idempotency_.end()) {
-      const v1::Job& existing = jobs_.at(it->second).info;
-      if (existing.model() != request.model()) {
-        return absl::AlreadyExistsError(absl::StrCat("idempotency_key: '", request.idempotency_key(),
-                                                     "' was used for job ", existing.job_id(), " on model '",
-                                                     existing.model(), "', found model '", request.model(), "'"));
-      }
-      v1::SubmitJobResponse response;
-      response.set_job_id(existing.job_id());
-      response.set_existing(true);
-      response.set_total_records(existing.total_records());
-      return response;
-    }
-  }
-  if (request.model().empty()) return absl::InvalidArgumentError("model: expected a model name, found none");
-  std::shared_ptr<const model::RecurrentModel> model = registry_->FindAny(request.model());
-  const std::optional<v1::ModelInfo> model_info = registry_->Info(request.model());
-  if (model == nullptr || !model_info.has_value()) {
-    return absl::NotFoundError(absl::StrCat("model: expected a loaded model (", absl::StrJoin(registry_->Names(), ", "),
-                                            "), found '", request.model(), "'"));
-  }
-  // Limits that need no parsing come first.
-  const int64_t inline_count = request.puzzles().has_tokens()   ? request.puzzles().tokens().puzzles_size()
-                               : request.puzzles().has_sudoku() ? request.puzzles().sudoku().puzzles_size()
-                               : request.puzzles().has_maze()   ? request.puzzles().maze().puzzles_size()
-                                                                : 0;
-  if (inline_count > limits_.max_puzzles_per_job) {
-    return absl::InvalidArgumentError(absl::StrCat("puzzles: expected at most ", limits_.max_puzzles_per_job,
-                                                   " puzzles per job (--max_puzzles_per_job), found ", inline_count));
-  }
-  RRM_ASSIGN_OR_RETURN(puzzle::PuzzleSet puzzles,
-                       RunTorch("puzzles", [&]() { return ResolvePuzzles(request.puzzles()); }));
-  if (puzzles.size() == 0) return absl::InvalidArgumentError("puzzles: expected at least one puzzle, found 0");
-  if (puzzles.size() > limits_.max_puzzles_per_job) {
-    return absl::InvalidArgumentError(absl::StrCat("puzzles: expected at most ", limits_.max_puzzles_per_job,
-                                                   " puzzles per job (--max_puzzles_per_job), found ", puzzles.size()));
-  }
-  // Records carry example_index as int32.
-  if (const int64_t last = request.puzzles().first_example_index() + puzzles.size() - 1;
-      last > std::numeric_limits<int32_t>::max()) {
-    return absl::InvalidArgumentError(absl::StrCat("puzzles.first_example_index: expected the last example index <= ",
-                                                   std::numeric_limits<int32_t>::max(), ", found ", last));
-  }
-  if (absl::Status status = model->ValidateInputs(puzzles.inputs, puzzles.puzzle_identifiers); !status.ok()) {
-    return Prefixed(absl::StrCat("puzzles (for model '", request.model(), "')"), status);
-  }
-  RRM_RETURN_IF_ERROR(ValidateOptions(request.options(), puzzles, *model));
-  RRM_ASSIGN_OR_RETURN(measure::MeasureOptions options, JobMeasureOptions(request));
   {
     absl::MutexLock lock(&mu_);
+    if (!spec.idempotency_key.empty()) {
+      auto it = idempotency_.find({spec.owner, spec.idempotency_key});
+      if (it != idempotency_.end()) {
+        const v1::Job& existing = jobs_.at(it->second).info;
+        if (existing.model() != spec.model) {
+          return absl::AlreadyExistsError(absl::StrCat("idempotency_key: '", spec.idempotency_key,
+                                                       "' was used for job ", existing.job_id(), " on model '",
+                                                       existing.model(), "', found model '", spec.model, "'"));
+        }
+        return SubmitResult{existing.job_id(), /*existing=*/true, existing.total_records()};
+      }
+    }
     int64_t active = 0;
     for (const auto& [id, job] : jobs_) {
-      if (job.info.owner() == owner && !Finished(job.info.state())) ++active;
+      if (job.info.owner() == spec.owner && !Finished(job.info.state())) ++active;
     }
     if (active >= limits_.max_active_jobs_per_owner) {
       return absl::ResourceExhaustedError(absl::StrCat("jobs: expected at most ", limits_.max_active_jobs_per_owner,
@@ -521,50 +186,49 @@ absl::StatusOr<v1::SubmitJobResponse> JobManager::Submit(const v1::SubmitJobRequ
                                                        active, "; wait or cancel one"));
     }
   }
+  const std::optional<v1::ModelInfo> model_info = registry_->Info(spec.model);
+  if (!model_info.has_value()) {  // unloaded since the spec was parsed
+    return absl::NotFoundError(absl::StrCat("model: expected a loaded model (", absl::StrJoin(registry_->Names(), ", "),
+                                            "), found '", spec.model, "'"));
+  }
 
-  StoredJob spec;
-  spec.set_job_id(NewJobId());
-  *spec.mutable_request() = request;
-  spec.mutable_request()->mutable_puzzles()->clear_tokens();
-  spec.mutable_request()->mutable_puzzles()->clear_sudoku();
-  spec.mutable_request()->mutable_puzzles()->clear_maze();
-  spec.set_owner(owner);
-  spec.set_submitted_unix(UnixNow());
-  *spec.mutable_puzzles() = PuzzlesToStored(puzzles);
-  spec.set_restarts(std::max(1, request.options().restarts().count()));
-  spec.set_batch_size(request.options().batch_size() > 0 ? request.options().batch_size()
-                                                         : limits_.default_batch_size);
-  // The model as loaded now travels with the job and every export (issue #14).
-  *spec.mutable_provenance() = ProvenanceOf(*model_info);
-  RRM_RETURN_IF_ERROR(store_->Create(spec));
+  // Durable before acknowledged; the model as loaded now travels with the
+  // job and every export (issue #14).
+  StoredJob stored = SpecToStored(spec);
+  stored.set_job_id(NewJobId());
+  stored.set_submitted_unix(UnixNow());
+  *stored.mutable_provenance() = ProvenanceOf(*model_info);
+  RRM_RETURN_IF_ERROR(store_->Create(stored));
 
   absl::MutexLock lock(&mu_);
-  JobEntry& job = jobs_[spec.job_id()];
-  v1::Job& info = job.info;
-  info.set_job_id(spec.job_id());
-  info.set_model(request.model());
-  info.set_state(v1::JOB_STATE_QUEUED);
-  info.set_examples(puzzles.size());
-  info.set_restarts(spec.restarts());
-  info.set_total_records(puzzles.size() * spec.restarts());
-  info.set_submitted_unix(spec.submitted_unix());
-  *info.mutable_options() = request.options();
-  info.set_owner(owner);
-  info.set_idempotency_key(request.idempotency_key());
-  *info.mutable_provenance() = spec.provenance();
-  job.options = options;
-  SetUpStop(job, request.options().deadline_seconds());
-  job.batch_size = spec.batch_size();
-  job.puzzles = std::make_shared<const puzzle::PuzzleSet>(std::move(puzzles));
-  if (!request.idempotency_key().empty()) idempotency_[{owner, request.idempotency_key()}] = spec.job_id();
-  Enqueue(spec.job_id(), job, {});
+  JobEntry& job = AddJob(stored.job_id(), spec, stored.submitted_unix(), &stored.provenance());
+  job.info.set_state(v1::JOB_STATE_QUEUED);
+  Enqueue(stored.job_id(), job, {});
   if (metrics_ != nullptr) metrics_->JobSubmitted();
   PublishJobCounts();
+  return SubmitResult{stored.job_id(), /*existing=*/false, spec.total_records()};
+}
 
-  v1::SubmitJobResponse response;
-  response.set_job_id(spec.job_id());
-  response.set_total_records(info.total_records());
-  return response;
+JobManager::JobEntry& JobManager::AddJob(const std::string& job_id, const JobSpec& spec, double submitted_unix,
+                                         const v1::Provenance* provenance) {
+  JobEntry& job = jobs_[job_id];
+  v1::Job& info = job.info;
+  info.set_job_id(job_id);
+  info.set_model(spec.model);
+  info.set_owner(spec.owner);
+  info.set_idempotency_key(spec.idempotency_key);
+  info.set_submitted_unix(submitted_unix);
+  *info.mutable_options() = JobOptionsOf(spec);
+  if (provenance != nullptr) *info.mutable_provenance() = *provenance;
+  info.set_examples(spec.examples);
+  info.set_restarts(spec.restarts);
+  info.set_total_records(spec.total_records());
+  job.puzzles = spec.puzzles;
+  job.options = spec.options;
+  job.batch_size = spec.batch_size;
+  SetUpStop(job, spec.deadline_seconds);
+  if (!spec.idempotency_key.empty()) idempotency_[{spec.owner, spec.idempotency_key}] = job_id;
+  return job;
 }
 
 void JobManager::Enqueue(const std::string& job_id, JobEntry& job,

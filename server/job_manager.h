@@ -1,10 +1,10 @@
-// JobManager: the life of a job inside rrmd, from a validated submission to
-// its last stored record. It validates requests against the model registry
-// and the server's limits, persists the job (JobStore) before acknowledging
-// it, splits it into work items (Scheduler), hands them to device workers
-// (as their WorkSource) and stores what comes back. It takes the generated
-// proto messages as plain data and knows nothing of gRPC: every method
-// returns absl::Status, which the frontend maps to a gRPC status once.
+// JobManager: the life of a job inside rrmd, from a parsed and validated
+// JobSpec (server/job_spec.h: the frontend parses the request) to its last
+// stored record. It persists the job (JobStore) before acknowledging it,
+// splits it into work items (Scheduler), hands them to device workers (as
+// their WorkSource) and stores what comes back. It knows nothing of gRPC:
+// every method returns absl::Status, which the frontend maps once. (Its
+// status record is still the message v1::Job; see server/README.md.)
 //
 // Failure policy for a work item:
 //   - RESOURCE_EXHAUSTED (out of memory) with more than one example: split in
@@ -56,6 +56,7 @@
 #include "server/auth.h"
 #include "server/device_health.h"
 #include "server/device_worker.h"
+#include "server/job_spec.h"
 #include "server/job_store.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
@@ -65,13 +66,15 @@
 namespace rrm::server {
 
 struct JobLimits {
-  int64_t max_puzzles_per_job = 100000;
-  int64_t max_active_jobs_per_owner = 16;  // queued + running
-  int32_t default_batch_size = 16;
-  int32_t max_batch_size = 1024;
-  int32_t max_restarts = 1024;
-  int32_t max_lyapunov_k = 256;
+  int64_t max_active_jobs_per_owner = 16;          // queued + running
   absl::Duration device_rest = absl::Minutes(5);  // first rest of a worker out of rotation
+};
+
+// What SubmitJob answers.
+struct SubmitResult {
+  std::string job_id;
+  bool existing = false;  // the idempotency key matched an earlier job of the owner
+  int64_t total_records = 0;
 };
 
 // How often a paused job retries storing its records on a full disk.
@@ -80,7 +83,7 @@ inline constexpr absl::Duration kDiskFullRetry = absl::Seconds(2);
 class JobManager : public WorkSource {
  public:
   JobManager(JobStore* store, ModelRegistry* registry, Scheduler* scheduler, Metrics* metrics,
-             PathPolicy model_paths, PathPolicy data_paths, JobLimits limits);
+             PathPolicy model_paths, JobLimits limits);
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
@@ -105,10 +108,12 @@ class JobManager : public WorkSource {
   // not access (Caller::MayAccess) is NOT_FOUND with the message of an
   // unknown id, so its existence is not leaked (issue #18 "Tenants").
   //
-  // Validates everything before any work; INVALID_ARGUMENT / NOT_FOUND /
-  // PERMISSION_DENIED (a priority above the caller's ceiling) /
-  // RESOURCE_EXHAUSTED naming field, expected and found.
-  absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request, const Caller& caller);
+  // Accepts a parsed spec (JobSpecParser::Parse, which checked it and set
+  // its owner): durable before it returns. RESOURCE_EXHAUSTED when the owner
+  // has --max_jobs_per_token unfinished jobs (or the disk is full),
+  // ALREADY_EXISTS for an idempotency key of the owner used with another
+  // model; the same key with the same model answers the earlier job.
+  absl::StatusOr<SubmitResult> Submit(JobSpec spec);
   absl::StatusOr<v1::Job> Get(const std::string& job_id, const Caller& caller) const;
   // The caller's own jobs (an admin's: everyone's).
   std::vector<v1::Job> List(v1::JobState state, const Caller& caller) const;
@@ -148,9 +153,10 @@ class JobManager : public WorkSource {
   // OK if job `job_id` exists and `caller` may access it, else NOT_FOUND:
   // the one check behind Get and Cancel.
   absl::Status CheckAccess(const std::string& job_id, const Caller& caller) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<puzzle::PuzzleSet> ResolvePuzzles(const v1::PuzzleInput& input) const;
-  absl::Status ValidateOptions(const v1::JobOptions& options, const puzzle::PuzzleSet& puzzles,
-                               const model::RecurrentModel& model) const;
+  // The one way a job enters `jobs_` (Submit and Recover): its status, its
+  // options with their stop check, and its idempotency key.
+  JobEntry& AddJob(const std::string& job_id, const JobSpec& spec, double submitted_unix,
+                   const v1::Provenance* provenance) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Enqueue(const std::string& job_id, JobEntry& job,
                const absl::flat_hash_set<std::pair<int32_t, int32_t>>& done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<measure::ExampleRecord> ErrorRecords(const Assignment& a, const DeviceSlot& worker,
@@ -168,7 +174,7 @@ class JobManager : public WorkSource {
   // Removes the job's files, then forgets it; the one path of DeleteJob and
   // retention (a finished job: FlushEnds first).
   absl::Status Remove(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
-  // The job's deadline from its stored request, and the stop check its items run.
+  // The job's deadline from its spec, and the stop check its items run.
   static void SetUpStop(JobEntry& job, int64_t deadline_seconds);
   // Ends every unfinished job past its deadline as FAILED (workers call it
   // through Next, at least every poll interval).
@@ -180,7 +186,6 @@ class JobManager : public WorkSource {
   Scheduler* const scheduler_;
   Metrics* const metrics_;
   const PathPolicy model_paths_;
-  const PathPolicy data_paths_;
   const JobLimits limits_;
 
   mutable absl::Mutex mu_;
@@ -196,13 +201,6 @@ class JobManager : public WorkSource {
   // submissions with the same idempotency key cannot both start a job.
   absl::Mutex submit_mu_;
 };
-
-// The JobOptions a job runs with, as MeasureOptions (tangent dtype parsed).
-absl::StatusOr<measure::MeasureOptions> ToMeasureOptions(const v1::JobOptions& options);
-
-// Puzzles <-> their stored form.
-StoredPuzzles PuzzlesToStored(const puzzle::PuzzleSet& puzzles);
-puzzle::PuzzleSet PuzzlesFromStored(const StoredPuzzles& stored);
 
 }  // namespace rrm::server
 

@@ -141,14 +141,16 @@ absl::Status Serve() {
                        rrm::server::JobStore::Open(absl::GetFlag(FLAGS_data_dir)));
   rrm::server::ModelRegistry registry(slots, &metrics);
   rrm::server::Scheduler scheduler;
+  rrm::server::SubmitLimits submit_limits;
+  submit_limits.max_puzzles_per_job = absl::GetFlag(FLAGS_max_puzzles_per_job);
+  submit_limits.default_batch_size = std::max(1, absl::GetFlag(FLAGS_batch_size));
+  const rrm::server::JobSpecParser parser(
+      &registry, rrm::server::PathPolicy("--data_root", absl::GetFlag(FLAGS_data_root)), submit_limits);
   rrm::server::JobLimits limits;
-  limits.max_puzzles_per_job = absl::GetFlag(FLAGS_max_puzzles_per_job);
   limits.max_active_jobs_per_owner = absl::GetFlag(FLAGS_max_jobs_per_token);
   limits.device_rest = absl::Seconds(std::max(1, absl::GetFlag(FLAGS_device_rest_seconds)));
-  limits.default_batch_size = std::max(1, absl::GetFlag(FLAGS_batch_size));
   rrm::server::JobManager jobs(store.get(), &registry, &scheduler, &metrics,
-                               rrm::server::PathPolicy("--model_root", absl::GetFlag(FLAGS_model_root)),
-                               rrm::server::PathPolicy("--data_root", absl::GetFlag(FLAGS_data_root)), limits);
+                               rrm::server::PathPolicy("--model_root", absl::GetFlag(FLAGS_model_root)), limits);
   jobs.SetWorkers(slots);
 
   for (const std::string& entry : absl::GetFlag(FLAGS_model)) {
@@ -205,7 +207,7 @@ absl::Status Serve() {
     workers.back()->Start();
   }
 
-  rrm::server::DynamicsService service(&jobs, &auth, &metrics);
+  rrm::server::DynamicsService service(&jobs, &parser, &auth, &metrics);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();

@@ -24,8 +24,8 @@ class Server {
       : data_dir_(data_dir),
         store_(*JobStore::Open(data_dir, &env_)),
         registry_(slots(), nullptr),
-        jobs_(store_.get(), &registry_, &scheduler_, nullptr, PathPolicy("--model_root", ""),
-              PathPolicy("--data_root", ""), JobLimits{}) {
+        parser_(&registry_, PathPolicy("--data_root", ""), SubmitLimits{}),
+        jobs_(store_.get(), &registry_, &scheduler_, nullptr, PathPolicy("--model_root", ""), JobLimits{}) {
     jobs_.SetWorkers(slots());
     EXPECT_TRUE(jobs_.PreloadModel("trm", rrm::testing::kFixtures + "/trm_mlpt/step_0").ok());
     EXPECT_TRUE(jobs_.Recover().ok());
@@ -44,9 +44,12 @@ class Server {
   const Caller& caller() const { return caller_; }
 
   std::string Submit(const v1::SubmitJobRequest& request) {
-    absl::StatusOr<v1::SubmitJobResponse> response = jobs_.Submit(request, caller_);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? response->job_id() : "";
+    absl::StatusOr<JobSpec> spec = parser_.Parse(request, caller_);
+    EXPECT_TRUE(spec.ok()) << spec.status();
+    if (!spec.ok()) return "";
+    absl::StatusOr<SubmitResult> submitted = jobs_.Submit(*std::move(spec));
+    EXPECT_TRUE(submitted.ok()) << submitted.status();
+    return submitted.ok() ? submitted->job_id : "";
   }
 
   // Polls GetJob until `done` holds (every 20 ms, at most 5 minutes: a bound
@@ -70,6 +73,7 @@ class Server {
   std::unique_ptr<JobStore> store_;
   ModelRegistry registry_;
   Scheduler scheduler_;
+  JobSpecParser parser_;
   JobManager jobs_;
   Caller caller_ = *Authenticator().Check(std::nullopt);  // no tokens: the admin ""
   std::vector<std::unique_ptr<DeviceWorker>> workers_;
