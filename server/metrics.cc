@@ -42,8 +42,16 @@ Metrics::Metrics()
                                .Register(*registry_)),
       device_memory_(BuildGauge()
                          .Name(metric::kDeviceMemory)
-                         .Help("Bytes of model weights held on a device worker")
+                         .Help("Memory of a device worker's device by kind: used, reserved, total, free")
                          .Register(*registry_)),
+      device_weights_(BuildGauge()
+                          .Name(metric::kDeviceWeights)
+                          .Help("Bytes of model weights held on a device worker (checkpoint sizes of its replicas)")
+                          .Register(*registry_)),
+      items_cut_(BuildCounter()
+                     .Name(metric::kItemsCut)
+                     .Help("Work items run in chunks smaller than the item to fit --device_memory_budget")
+                     .Register(*registry_)),
       device_in_rotation_(BuildGauge()
                               .Name(metric::kDeviceInRotation)
                               .Help("1 while a device worker takes work, 0 once taken out for failing")
@@ -82,8 +90,14 @@ void Metrics::SetDeviceBusy(const std::string& device, double ratio) {
 void Metrics::AddDeviceBusySeconds(const std::string& device, double seconds) {
   device_busy_seconds_.Add({{metric::kDeviceLabel, device}}).Increment(seconds);
 }
-void Metrics::SetDeviceMemory(const std::string& device, double bytes) {
-  device_memory_.Add({{metric::kDeviceLabel, device}}).Set(bytes);
+void Metrics::SetDeviceMemory(const std::string& device, const std::string& kind, double bytes) {
+  device_memory_.Add({{metric::kDeviceLabel, device}, {metric::kKindLabel, kind}}).Set(bytes);
+}
+void Metrics::SetDeviceWeightBytes(const std::string& device, double bytes) {
+  device_weights_.Add({{metric::kDeviceLabel, device}}).Set(bytes);
+}
+void Metrics::AddItemsCut(const std::string& device, double items) {
+  items_cut_.Add({{metric::kDeviceLabel, device}}).Increment(items);
 }
 void Metrics::SetDeviceInRotation(const std::string& device, bool in_rotation) {
   device_in_rotation_.Add({{metric::kDeviceLabel, device}}).Set(in_rotation ? 1 : 0);

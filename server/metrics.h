@@ -27,7 +27,9 @@ inline constexpr char kExamplesFailed[] = "rrm_examples_failed_total";        //
 inline constexpr char kExampleSeconds[] = "rrm_example_compute_seconds";      // histogram {model}
 inline constexpr char kDeviceBusy[] = "rrm_device_busy_ratio";                // gauge {device}
 inline constexpr char kDeviceBusySeconds[] = "rrm_device_busy_seconds_total"; // counter {device}
-inline constexpr char kDeviceMemory[] = "rrm_device_memory_bytes";            // gauge {device}
+inline constexpr char kDeviceMemory[] = "rrm_device_memory_bytes";            // gauge {device, kind}
+inline constexpr char kDeviceWeights[] = "rrm_device_weight_bytes";           // gauge {device}: checkpoint bytes held
+inline constexpr char kItemsCut[] = "rrm_work_items_cut_total";               // counter {device}: run in chunks (budget)
 inline constexpr char kDeviceInRotation[] = "rrm_device_in_rotation";         // gauge {device}
 inline constexpr char kRecordsStored[] = "rrm_records_stored_total";          // counter
 inline constexpr char kRecordBytes[] = "rrm_record_bytes_total";              // counter
@@ -39,6 +41,12 @@ inline constexpr char kModelLabel[] = "model";
 inline constexpr char kDeviceLabel[] = "device";
 inline constexpr char kMethodLabel[] = "method";
 inline constexpr char kCodeLabel[] = "code";
+// kDeviceMemory's kinds (server/device_memory.h DeviceMemory says what each is).
+inline constexpr char kKindLabel[] = "kind";
+inline constexpr char kMemoryUsed[] = "used";
+inline constexpr char kMemoryReserved[] = "reserved";
+inline constexpr char kMemoryTotal[] = "total";
+inline constexpr char kMemoryFree[] = "free";
 }  // namespace metric
 
 class Metrics {
@@ -57,7 +65,11 @@ class Metrics {
   void ExampleDone(const std::string& model, bool failed, double compute_seconds);
   void SetDeviceBusy(const std::string& device, double ratio);
   void AddDeviceBusySeconds(const std::string& device, double seconds);
-  void SetDeviceMemory(const std::string& device, double bytes);
+  // `kind`: one of metric::kMemoryUsed, kMemoryReserved, kMemoryTotal, kMemoryFree.
+  void SetDeviceMemory(const std::string& device, const std::string& kind, double bytes);
+  void SetDeviceWeightBytes(const std::string& device, double bytes);
+  // Work items that ran in chunks smaller than themselves (--device_memory_budget).
+  void AddItemsCut(const std::string& device, double items);
   void SetDeviceInRotation(const std::string& device, bool in_rotation);
   void RecordsStored(double records, double bytes);
   void SetStoreBytes(double bytes);
@@ -76,6 +88,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& device_busy_;
   prometheus::Family<prometheus::Counter>& device_busy_seconds_;
   prometheus::Family<prometheus::Gauge>& device_memory_;
+  prometheus::Family<prometheus::Gauge>& device_weights_;
+  prometheus::Family<prometheus::Counter>& items_cut_;
   prometheus::Family<prometheus::Gauge>& device_in_rotation_;
   prometheus::Counter& records_stored_;
   prometheus::Counter& record_bytes_;

@@ -76,7 +76,7 @@ v1::Provenance ProvenanceOf(const v1::ModelInfo& info) {
 ModelRegistry::ModelRegistry(std::vector<DeviceSlot> slots, Metrics* metrics)
     : slots_(std::move(slots)), metrics_(metrics) {
   absl::MutexLock lock(&mu_);
-  PublishMemory();
+  PublishWeights();
 }
 
 absl::StatusOr<v1::ModelInfo> ModelRegistry::Load(const std::string& name, const std::string& checkpoint_path,
@@ -166,14 +166,14 @@ absl::StatusOr<v1::ModelInfo> ModelRegistry::Load(const std::string& name, const
   info.set_checkpoint_sha256(checkpoint_sha256);
   info.set_config_sha256(config_sha256);
   models_[name] = std::move(entry);
-  PublishMemory();
+  PublishWeights();
   return models_[name].info;
 }
 
 absl::Status ModelRegistry::Remove(const std::string& name) {
   absl::MutexLock lock(&mu_);
   if (models_.erase(name) == 0) return absl::NotFoundError(absl::StrCat("name: no model named '", name, "' is loaded"));
-  PublishMemory();
+  PublishWeights();
   return absl::OkStatus();
 }
 
@@ -213,14 +213,14 @@ std::vector<std::string> ModelRegistry::Names() const {
   return result;
 }
 
-void ModelRegistry::PublishMemory() {
+void ModelRegistry::PublishWeights() {
   if (metrics_ == nullptr) return;
   for (const DeviceSlot& slot : slots_) {
     double bytes = 0;
     for (const auto& [name, entry] : models_) {
       if (entry.replicas.count(slot.name) > 0) bytes += static_cast<double>(entry.info.parameter_bytes());
     }
-    metrics_->SetDeviceMemory(slot.name, bytes);
+    metrics_->SetDeviceWeightBytes(slot.name, bytes);
   }
   metrics_->SetModelsLoaded(static_cast<double>(models_.size()));
 }

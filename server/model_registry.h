@@ -1,6 +1,6 @@
 // ModelRegistry: the models rrmd holds, one replica per (model, device
 // worker), loaded once and shared by every job that names the model. Weight
-// bytes are accounted per device worker (metric rrm_device_memory_bytes).
+// bytes are accounted per device worker (metric rrm_device_weight_bytes).
 //
 // Thread safety: every method may be called concurrently; loading a
 // checkpoint happens outside the registry's lock. Replicas are handed out as
@@ -83,7 +83,7 @@ class ModelRegistry {
     v1::ModelInfo info;
     std::map<std::string, std::shared_ptr<const model::RecurrentModel>> replicas;  // by worker name
   };
-  void PublishMemory() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PublishWeights() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::vector<DeviceSlot> slots_;
   Metrics* const metrics_;

@@ -37,6 +37,7 @@
 #include "core/common/cpu_setup.h"
 #include "core/common/status.h"
 #include "server/auth.h"
+#include "server/device_memory.h"
 #include "server/device_worker.h"
 #include "server/dynamics_service.h"
 #include "server/job_manager.h"
@@ -76,6 +77,9 @@ ABSL_FLAG(int32_t, threads, 0,
           "among its CPU workers)");
 ABSL_FLAG(double, retain_finished_days, 0,
           "delete jobs finished more than this many days ago, at start-up and daily (0 = keep every job)");
+ABSL_FLAG(std::string, device_memory_budget, "",
+          "per worker: bytes (8000000000, 500MiB, 8GiB) or a share of the device's memory (0.8); an item that does "
+          "not fit beside what the device already uses runs in chunks (empty or 0: no budget)");
 ABSL_FLAG(std::string, fail_device, "", "testing only: every work item on this worker fails (INTERNAL)");
 
 namespace {
@@ -135,6 +139,22 @@ absl::Status Serve() {
   }
 
   RRM_ASSIGN_OR_RETURN(std::vector<DeviceSlot> slots, rrm::server::ParseDevices(absl::GetFlag(FLAGS_devices)));
+  RRM_ASSIGN_OR_RETURN(const rrm::server::MemoryBudget budget,
+                       rrm::server::ParseMemoryBudget(absl::GetFlag(FLAGS_device_memory_budget)));
+  if (budget.enabled()) {
+    // A budget that cannot be applied is refused here, not found out item by item.
+    for (const DeviceSlot& slot : slots) {
+      const absl::StatusOr<rrm::server::DeviceMemory> memory = rrm::server::ReadDeviceMemory(slot.device);
+      if (!memory.ok()) {
+        return absl::Status(memory.status().code(), absl::StrCat("--device_memory_budget: cannot read the memory of ",
+                                                                 slot.name, ": ", memory.status().message()));
+      }
+      std::cerr << "rrmd: " << slot.name << ": --device_memory_budget " << budget.ToString() << " = "
+                << static_cast<int64_t>(budget.BytesOn(*memory)) << " bytes; "
+                << static_cast<int64_t>(memory->used) << " of " << static_cast<int64_t>(memory->total)
+                << " bytes used" << std::endl;
+    }
+  }
 
   rrm::server::Metrics metrics;
   RRM_ASSIGN_OR_RETURN(std::unique_ptr<rrm::server::JobStore> store,
@@ -202,8 +222,8 @@ absl::Status Serve() {
 
   std::vector<std::unique_ptr<rrm::server::DeviceWorker>> workers;
   for (const DeviceSlot& slot : slots) {
-    workers.push_back(std::make_unique<rrm::server::DeviceWorker>(slot, &jobs, &metrics,
-                                                                  slot.name == absl::GetFlag(FLAGS_fail_device)));
+    workers.push_back(std::make_unique<rrm::server::DeviceWorker>(
+        slot, &jobs, &metrics, slot.name == absl::GetFlag(FLAGS_fail_device), budget));
     workers.back()->Start();
   }
 

@@ -28,6 +28,7 @@
 #include "core/common/device.h"
 #include "core/measure/segment_map.h"
 #include "core/model/initial_weights.h"
+#include "core/model/model_config.h"
 #include "core/model/recurrent_model.h"
 
 ABSL_FLAG(std::vector<std::string>, family, std::vector<std::string>({"trm", "trm_mlpt", "hrm"}),
@@ -67,14 +68,6 @@ ModelConfig OfficialConfig(const std::string& family, int64_t hidden, const std:
     c.pos_encodings = c.mlp_t ? "none" : "rope";
   }
   return c;
-}
-
-// Bytes of the largest activations one block holds at once for one example
-// and one stack entry: the SwiGLU gate/up output and the attention scores.
-double ActivationBytes(const ModelConfig& c) {
-  const double S = c.state_positions(), D = c.hidden_size, I = c.SwiGluInner(c.hidden_size);
-  const double scores = c.mlp_t ? 2.0 * D * c.SwiGluInner(c.state_positions()) : c.num_heads * S * S;
-  return 4.0 * (S * 2 * I + scores + 4 * S * D);
 }
 
 // FLOPs of one segment for one example: 2·m·n·k per matrix product.
@@ -213,7 +206,7 @@ int main(int argc, char** argv) {
                         100 * gflops / gemm_rate,
                         k > 0 ? absl::StrFormat("%.2f", ratios[ratios.size() / 2]).c_str() : "1.00",
                         k > 0 ? absl::StrFormat("%.2f", vjp_ratios[vjp_ratios.size() / 2]).c_str() : "-",
-                        ActivationBytes(config) * (1 + k) * batch / (1 << 20));
+                        rrm::model::ActivationBytesPerRow(config) * (1 + k) * batch / (1 << 20));
             std::fflush(stdout);
           }
         }

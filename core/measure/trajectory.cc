@@ -129,9 +129,7 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   // SPEC §3: Q_0 per example from (seed, example_index) alone.
   const int64_t k = options.lyapunov_k, draws = options.lyapunov_draws;
   const bool propagator = k > 0 && options.lyapunov_method == "propagator";
-  // The propagator iterates a block of k + p directions (SPEC §3 oversampling).
-  const int64_t columns =
-      propagator ? k + (options.propagator_oversampling >= 0 ? options.propagator_oversampling : k) : k;
+  const int64_t columns = TangentColumns(options);
   torch::Tensor q0;
   if (k > 0) {
     std::vector<torch::Tensor> starts;
@@ -446,6 +444,13 @@ absl::Status ValidateOptions(const MeasureOptions& options) {
                                                    c10::toString(options.tangent_dtype)));
   }
   return absl::OkStatus();
+}
+
+int64_t TangentColumns(const MeasureOptions& options) {
+  const int64_t k = options.lyapunov_k;
+  if (k == 0 || options.lyapunov_method != "propagator") return k;
+  // The propagator iterates a block of k + p directions (SPEC §3 oversampling).
+  return k + (options.propagator_oversampling >= 0 ? options.propagator_oversampling : k);
 }
 
 absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet& puzzles,

@@ -73,6 +73,11 @@ struct MeasureOptions {
 inline constexpr int64_t kMaxSegments = 4096;
 inline constexpr int64_t kMaxLyapunovK = 256;
 
+// Tangent directions per draw an example carries: lyapunov_k for QR, the
+// propagator's block of k + p (SPEC §3 oversampling). An example carries
+// lyapunov_draws times as many; rrmd sizes its work items by that.
+int64_t TangentColumns(const MeasureOptions& options);
+
 // The one validator of MeasureOptions: rrmd's SubmitJob and rrm-measure call
 // it before any work, and MeasurePuzzles calls it again. Errors name the
 // option (without a prefix; the server adds "options."), expected and found.

@@ -118,6 +118,13 @@ int64_t ModelConfig::SwiGluInner(int64_t width) const {
   return (rounded + 255) / 256 * 256;
 }
 
+double ActivationBytesPerRow(const ModelConfig& c) {
+  const double S = c.state_positions(), D = c.hidden_size, I = c.SwiGluInner(c.hidden_size);
+  const double scores = c.mlp_t ? 2.0 * D * c.SwiGluInner(c.state_positions()) : c.num_heads * S * S;
+  const double element = c.forward_dtype == "float64" ? 8.0 : 4.0;
+  return element * (S * 2 * I + scores + 4 * S * D);
+}
+
 std::string FamilyName(Family family) { return family == Family::kHrm ? "hrm" : "trm"; }
 
 absl::StatusOr<ModelConfig> ReadModelConfigYaml(const std::string& path) {

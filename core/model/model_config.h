@@ -56,6 +56,15 @@ struct ModelConfig {
   int64_t SwiGluInner(int64_t width) const;
 };
 
+// Bytes of the largest activations one block holds at once for one example and
+// one stack entry (the primal, or one tangent direction): the SwiGLU gate/up
+// output and the attention scores (the token MLP for mlp_t). An item of B
+// examples carrying k tangent directions needs about this · (1 + k) · B.
+// Elements count 4 bytes (8 for float64): a bfloat16 forward holds half, but
+// its tangents are float32 and a sizing estimate should err high.
+// bench-forward prints it; rrmd sizes work items by it (--device_memory_budget).
+double ActivationBytesPerRow(const ModelConfig& config);
+
 // Reads the `arch:` block of an upstream `all_config.yaml` (or a yaml whose top
 // level is the arch block itself). Errors name the file and the key.
 absl::StatusOr<ModelConfig> ReadModelConfigYaml(const std::string& path);

@@ -53,7 +53,8 @@ K8S = "deploy/k8s"
 # its _bucket series).
 DASHBOARD_MUST_SHOW = [
     "rrm_examples_completed_total", "rrm_queue_depth", "rrm_device_busy_ratio",
-    "rrm_device_memory_bytes", "rrm_example_compute_seconds_bucket", "rrm_jobs",
+    "rrm_device_memory_bytes", "rrm_device_weight_bytes", "rrm_work_items_cut_total",
+    "rrm_example_compute_seconds_bucket", "rrm_jobs",
     "rrm_rpcs_total", "rrm_examples_failed_total", "rrm_device_in_rotation",
 ]
 # Labels Prometheus adds to every scraped series.

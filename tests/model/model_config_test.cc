@@ -164,5 +164,28 @@ TEST(RecurrentModel, ValidatesInputsAgainstTheModel) {
   EXPECT_TRUE(model->ValidateInputs(torch::ones({2, 81}, torch::kInt64), ids).ok());
 }
 
+// The activation estimate bench-forward prints and rrmd sizes work items by:
+// official TRM Sudoku sizes (S = 16 + 81, D = 512, SwiGLU inner 1536, 8 heads).
+TEST(ModelConfig, ActivationBytesPerRowCountsTheLargestActivationsOfOneBlock) {
+  model::ModelConfig c;
+  c.family = model::Family::kTrm;
+  c.hidden_size = 512;
+  c.num_heads = 8;
+  c.expansion = 4;
+  c.seq_len = 81;
+  c.puzzle_emb_ndim = 512;
+  c.puzzle_emb_len = 16;
+  c.forward_dtype = "bfloat16";
+  const double S = 97, D = 512, I = 1536;
+  EXPECT_EQ(model::ActivationBytesPerRow(c), 4.0 * (S * 2 * I + 8 * S * S + 4 * S * D));
+  c.forward_dtype = "float32";
+  EXPECT_EQ(model::ActivationBytesPerRow(c), 4.0 * (S * 2 * I + 8 * S * S + 4 * S * D));
+  c.forward_dtype = "float64";
+  EXPECT_EQ(model::ActivationBytesPerRow(c), 8.0 * (S * 2 * I + 8 * S * S + 4 * S * D));
+  c.forward_dtype = "float32";
+  c.mlp_t = true;  // the token MLP instead of the scores: SwiGLU inner of 97 positions: round(258.7) up to 512
+  EXPECT_EQ(model::ActivationBytesPerRow(c), 4.0 * (S * 2 * I + 2 * D * 512 + 4 * S * D));
+}
+
 }  // namespace
 }  // namespace rrm

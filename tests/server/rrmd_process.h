@@ -19,6 +19,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -81,6 +82,9 @@ class RrmdProcess {
       : data_dir_(std::move(data_dir)), flags_(std::move(flags)) {}
   ~RrmdProcess() { Kill(); }
 
+  // An environment variable for the server, set before the next Start().
+  void SetEnv(std::string name, std::string value) { env_.emplace_back(std::move(name), std::move(value)); }
+
   // Starts rrmd and waits until its health service answers SERVING. Returns
   // false (with the log in `failure`) if it exits or does not come up.
   bool Start(std::string* failure = nullptr, bool keep_ports = false) {
@@ -101,6 +105,7 @@ class RrmdProcess {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
       ::setenv("OMP_NUM_THREADS", "1", 1);
+      for (const auto& [name, value] : env_) ::setenv(name.c_str(), value.c_str(), 1);
       std::vector<char*> argv;
       for (std::string& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -185,6 +190,7 @@ class RrmdProcess {
  private:
   std::string data_dir_;
   std::vector<std::string> flags_;
+  std::vector<std::pair<std::string, std::string>> env_;
   std::string log_;
   int starts_ = 0;
   int port_ = 0;
