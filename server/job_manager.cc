@@ -414,7 +414,7 @@ std::vector<measure::ExampleRecord> JobManager::ErrorRecords(const Assignment& a
                                                                           : std::to_string(r.example_index);
     r.givens = e < static_cast<int64_t>(a.puzzles->givens.size()) ? a.puzzles->givens[e] : -1;
     r.restart = a.item.restart;
-    r.restart_kind = a.options.restart_kind;
+    r.restart_kind = measure::RestartKindName(a.item.restart > 0 ? a.options.restart_kind : measure::RestartKind::kNone);
     r.seed = a.options.lyapunov_seed;
     r.device = worker.name;
     r.error = absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message());

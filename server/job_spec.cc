@@ -22,10 +22,10 @@ torch::Tensor ToTensor(const std::vector<int64_t>& values, int64_t rows, int64_t
 // The server's limits on the options, then the core's one validator.
 absl::Status ValidateOptions(const v1::JobOptions& o, const puzzle::PuzzleSet& puzzles,
                              const model::RecurrentModel& model, const SubmitLimits& limits) {
-  if (o.segments() < 0 || o.segments() > 4096) {
+  if (o.segments() < 0 || o.segments() > measure::kMaxSegments) {
     return absl::InvalidArgumentError(
-        absl::StrCat("options.segments: expected 0 (the checkpoint's ", model.config().halt_max_steps,
-                     ") to 4096, found ", o.segments()));
+        absl::StrCat("options.segments: expected 0 (the checkpoint's ", model.config().halt_max_steps, ") to ",
+                     measure::kMaxSegments, ", found ", o.segments()));
   }
   if (o.lyapunov_k() < 0 || o.lyapunov_k() > limits.max_lyapunov_k) {
     return absl::InvalidArgumentError(absl::StrCat("options.lyapunov_k: expected 0 to ", limits.max_lyapunov_k,
@@ -42,28 +42,24 @@ absl::Status ValidateOptions(const v1::JobOptions& o, const puzzle::PuzzleSet& p
         absl::StrCat("options.deadline_seconds: expected 0 (none) or a positive number, found ", o.deadline_seconds()));
   }
   const v1::RestartOptions& r = o.restarts();
-  const std::string kind = r.kind().empty() ? "none" : r.kind();
-  if (kind != "none" && kind != "symmetry" && kind != "init_noise" && kind != "step_noise") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "options.restarts.kind: expected none, symmetry, init_noise or step_noise, found '", r.kind(), "'"));
-  }
+  const measure::RestartKind kind = options.restart_kind;
   if (r.count() < 0 || r.count() > limits.max_restarts) {
     return absl::InvalidArgumentError(absl::StrCat("options.restarts.count: expected 1 to ", limits.max_restarts,
                                                    " (0 = 1), found ", r.count()));
   }
-  if (kind == "none" && r.count() > 1) {
+  if (kind == measure::RestartKind::kNone && r.count() > 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("options.restarts.count: expected 1 for kind none (choose symmetry, init_noise or "
                      "step_noise for more runs), found ",
                      r.count()));
   }
-  const bool noisy = kind == "init_noise" || kind == "step_noise";
+  const bool noisy = kind == measure::RestartKind::kInitNoise || kind == measure::RestartKind::kStepNoise;
   if (!std::isfinite(r.sigma()) || r.sigma() < 0 || (noisy && r.sigma() == 0)) {
     return absl::InvalidArgumentError(absl::StrCat("options.restarts.sigma: expected a finite value ",
-                                                   noisy ? "> 0" : ">= 0", " for kind ", kind, ", found ",
+                                                   noisy ? "> 0" : ">= 0", " for kind ", measure::RestartKindName(kind), ", found ",
                                                    r.sigma()));
   }
-  if (kind == "symmetry" && puzzles.kind == puzzle::PuzzleKind::kTokens) {
+  if (kind == measure::RestartKind::kSymmetry && puzzles.kind == puzzle::PuzzleKind::kTokens) {
     return absl::InvalidArgumentError(
         "options.restarts.kind: expected init_noise or step_noise for token puzzles (symmetry needs Sudoku or "
         "Maze puzzles), found symmetry");
@@ -130,11 +126,9 @@ absl::StatusOr<measure::MeasureOptions> ToMeasureOptions(const v1::JobOptions& o
         absl::StrCat("options.tangent_dtype: expected float32 or float64, found '", o.tangent_dtype(), "'"));
   }
   options.lyapunov_draws = o.lyapunov_draws() > 0 ? o.lyapunov_draws() : 1;
-  if (o.lyapunov_method().empty() || o.lyapunov_method() == "qr" || o.lyapunov_method() == "propagator") {
-    options.lyapunov_method = o.lyapunov_method().empty() ? "qr" : o.lyapunov_method();
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("options.lyapunov_method: expected qr or propagator, found '", o.lyapunov_method(), "'"));
+  if (!o.lyapunov_method().empty()) {
+    RRM_ASSIGN_OR_RETURN(options.lyapunov_method,
+                         measure::ParseLyapunovMethod("options.lyapunov_method", o.lyapunov_method()));
   }
   if (o.lyapunov_draws() < 0 || o.early_window() < 0) {
     return absl::InvalidArgumentError(absl::StrCat("options.", o.lyapunov_draws() < 0 ? "lyapunov_draws" : "early_window",
@@ -142,7 +136,9 @@ absl::StatusOr<measure::MeasureOptions> ToMeasureOptions(const v1::JobOptions& o
                                                    o.lyapunov_draws() < 0 ? o.lyapunov_draws() : o.early_window()));
   }
   if (o.early_window() > 0) options.early_window = o.early_window();
-  options.restart_kind = o.restarts().kind().empty() ? "none" : o.restarts().kind();
+  if (!o.restarts().kind().empty()) {
+    RRM_ASSIGN_OR_RETURN(options.restart_kind, measure::ParseRestartKind("options.restarts.kind", o.restarts().kind()));
+  }
   options.restart_sigma = o.restarts().sigma();
   options.energy_map_directions = o.energy_map_directions();
   return options;
@@ -353,14 +349,14 @@ v1::JobOptions JobOptionsOf(const JobSpec& spec) {
   o.set_lyapunov_k(static_cast<int32_t>(m.lyapunov_k));
   o.set_seed(m.lyapunov_seed);
   o.set_tangent_dtype(m.tangent_dtype == torch::kFloat64 ? "float64" : "float32");
-  o.mutable_restarts()->set_kind(m.restart_kind);
+  o.mutable_restarts()->set_kind(measure::RestartKindName(m.restart_kind));
   o.mutable_restarts()->set_count(spec.restarts);
   o.mutable_restarts()->set_sigma(m.restart_sigma);
   o.set_batch_size(spec.batch_size);
   o.set_priority(spec.priority);
   o.mutable_labels()->insert(spec.labels.begin(), spec.labels.end());
   o.set_lyapunov_draws(static_cast<int32_t>(m.lyapunov_draws));
-  o.set_lyapunov_method(m.lyapunov_method);
+  o.set_lyapunov_method(measure::LyapunovMethodName(m.lyapunov_method));
   o.set_early_window(static_cast<int32_t>(m.early_window));
   o.set_energy_map_directions(static_cast<int32_t>(m.energy_map_directions));
   o.set_deadline_seconds(spec.deadline_seconds);
@@ -381,14 +377,14 @@ StoredJob SpecToStored(const JobSpec& spec) {
   r.set_lyapunov_k(m.lyapunov_k);
   r.set_seed(m.lyapunov_seed);
   r.set_lyapunov_draws(m.lyapunov_draws);
-  r.set_lyapunov_method(m.lyapunov_method);
+  r.set_lyapunov_method(measure::LyapunovMethodName(m.lyapunov_method));
   r.set_early_window(m.early_window);
   r.set_propagator_tolerance(m.propagator_tolerance);
   r.set_propagator_max_iterations(m.propagator_max_iterations);
   r.set_propagator_oversampling(m.propagator_oversampling);
   r.set_tangent_dtype(m.tangent_dtype == torch::kFloat64 ? "float64" : "float32");
   r.set_reorthonormalize(static_cast<int32_t>(m.reorthonormalize));
-  r.set_restart_kind(m.restart_kind);
+  r.set_restart_kind(measure::RestartKindName(m.restart_kind));
   r.set_restart_sigma(m.restart_sigma);
   r.set_energy_map_directions(m.energy_map_directions);
   r.set_first_example_index(m.first_example_index);
@@ -426,14 +422,14 @@ absl::StatusOr<JobSpec> SpecFromStored(const StoredJob& stored, bool with_puzzle
   m.lyapunov_k = r.lyapunov_k();
   m.lyapunov_seed = r.seed();
   m.lyapunov_draws = r.lyapunov_draws();
-  m.lyapunov_method = r.lyapunov_method();
+  RRM_ASSIGN_OR_RETURN(m.lyapunov_method, measure::ParseLyapunovMethod("stored lyapunov_method", r.lyapunov_method()));
   m.early_window = r.early_window();
   m.propagator_tolerance = r.propagator_tolerance();
   m.propagator_max_iterations = r.propagator_max_iterations();
   m.propagator_oversampling = r.propagator_oversampling();
   m.tangent_dtype = r.tangent_dtype() == "float64" ? torch::kFloat64 : torch::kFloat32;
   m.reorthonormalize = static_cast<measure::Reorthonormalize>(r.reorthonormalize());
-  m.restart_kind = r.restart_kind();
+  RRM_ASSIGN_OR_RETURN(m.restart_kind, measure::ParseRestartKind("stored restart_kind", r.restart_kind()));
   m.restart_sigma = r.restart_sigma();
   m.energy_map_directions = r.energy_map_directions();
   m.first_example_index = r.first_example_index();

@@ -136,7 +136,11 @@ absl::Status Run() {
   options.lyapunov_k = absl::GetFlag(FLAGS_lyapunov_k);
   options.lyapunov_seed = absl::GetFlag(FLAGS_lyapunov_seed);
   options.lyapunov_draws = absl::GetFlag(FLAGS_lyapunov_draws);
-  options.lyapunov_method = absl::GetFlag(FLAGS_lyapunov_method);
+  RRM_ASSIGN_OR_RETURN(options.lyapunov_method,
+                       rrm::measure::ParseLyapunovMethod("--lyapunov_method", absl::GetFlag(FLAGS_lyapunov_method)));
+  RRM_ASSIGN_OR_RETURN(options.restart_kind,
+                       rrm::measure::ParseRestartKind("--restart_kind", absl::GetFlag(FLAGS_restart_kind)));
+  options.restart_sigma = absl::GetFlag(FLAGS_restart_sigma);
   options.early_window = absl::GetFlag(FLAGS_early_window);
   options.propagator_tolerance = absl::GetFlag(FLAGS_propagator_tolerance);
   options.propagator_oversampling = absl::GetFlag(FLAGS_propagator_oversampling);
@@ -187,8 +191,6 @@ absl::Status Run() {
 
   const int32_t restarts = absl::GetFlag(FLAGS_restarts);
   if (restarts < 1) return absl::InvalidArgumentError(absl::StrCat("--restarts: expected >= 1, found ", restarts));
-  options.restart_kind = absl::GetFlag(FLAGS_restart_kind);
-  options.restart_sigma = absl::GetFlag(FLAGS_restart_sigma);
   const bool dumping = !absl::GetFlag(FLAGS_dump_states).empty();
   if (dumping && restarts > 1) return absl::InvalidArgumentError("--dump_states: only with --restarts 1");
 

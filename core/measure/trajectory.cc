@@ -36,22 +36,18 @@ absl::Status CheckTeacher(const TeacherStates& teacher, int64_t T, int64_t B, in
 }
 
 absl::Status ValidateRestart(const MeasureOptions& options) {
-  const std::string& kind = options.restart_kind;
-  if (kind != "none" && kind != "symmetry" && kind != "init_noise" && kind != "step_noise") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "restart_kind: expected none, symmetry, init_noise or step_noise, found '", kind, "'"));
-  }
+  const RestartKind kind = options.restart_kind;
   if (options.restart < 0) {
     return absl::InvalidArgumentError(absl::StrCat("restart: expected >= 0, found ", options.restart));
   }
-  if (options.restart > 0 && kind == "none") {
+  if (options.restart > 0 && kind == RestartKind::kNone) {
     return absl::InvalidArgumentError(
         absl::StrCat("restart: ", options.restart, " needs a restart_kind other than none"));
   }
-  const bool noisy = kind == "init_noise" || kind == "step_noise";
+  const bool noisy = kind == RestartKind::kInitNoise || kind == RestartKind::kStepNoise;
   if (!(options.restart_sigma >= 0) || (noisy && options.restart > 0 && options.restart_sigma == 0)) {
     return absl::InvalidArgumentError(absl::StrCat("restart_sigma: expected ", noisy ? "> 0" : ">= 0",
-                                                   " for restart_kind ", kind, ", found ",
+                                                   " for restart_kind ", RestartKindName(kind), ", found ",
                                                    options.restart_sigma));
   }
   return absl::OkStatus();
@@ -102,14 +98,14 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   // SPEC §5 restarts: restart 0 is the puzzle as given; restart r > 0 draws its
   // symmetry or its noise, in the order docs/draws.md writes down, from one
   // SplitMix64 stream per (seed, example_index, r) — whatever the batching.
-  const bool restarted = options.restart > 0 && options.restart_kind != "none";
+  const bool restarted = options.restart > 0 && options.restart_kind != RestartKind::kNone;
   std::vector<SplitMix64> restart_streams;
   for (int64_t b = 0; b < B; ++b) {
     restart_streams.push_back(
         SplitMix64::ForRestart(options.lyapunov_seed, options.first_example_index + begin + b, options.restart));
   }
   std::vector<puzzle::Symmetry> symmetries;
-  if (restarted && options.restart_kind == "symmetry") {
+  if (restarted && options.restart_kind == RestartKind::kSymmetry) {
     inputs = inputs.clone();  // the slices may alias the caller's puzzles
     if (labels.defined()) labels = labels.clone();
     for (int64_t b = 0; b < B; ++b) {
@@ -128,7 +124,7 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
 
   // SPEC §3: Q_0 per example from (seed, example_index) alone.
   const int64_t k = options.lyapunov_k, draws = options.lyapunov_draws;
-  const bool propagator = k > 0 && options.lyapunov_method == "propagator";
+  const bool propagator = k > 0 && options.lyapunov_method == LyapunovMethod::kPropagator;
   const int64_t columns = TangentColumns(options);
   torch::Tensor q0;
   if (k > 0) {
@@ -154,7 +150,7 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   };
 
   std::function<void(int64_t, torch::Tensor&)> replace_primal;
-  if (restarted && options.restart_kind == "step_noise") {
+  if (restarted && options.restart_kind == RestartKind::kStepNoise) {
     // x_t = Φ(x_{t−1}) + σ·ε_t: the noise joins the carry between segments,
     // ε_t drawn before segment t + 1 for t = 1..T−1, in that order.
     replace_primal = [&](int64_t t, torch::Tensor& primal) {
@@ -179,7 +175,7 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
   std::vector<torch::Tensor> correct, token_accuracy, q_halt, q_continue, flips, d_h, d_l, d_joint, increments;
   std::vector<torch::Tensor> dump_h, dump_l, dump_logits, dump_preds;
   torch::Tensor x0 = map.InitialPrimal();
-  if (restarted && options.restart_kind == "init_noise") x0 = x0 + noise().to(device, x0.scalar_type());
+  if (restarted && options.restart_kind == RestartKind::kInitNoise) x0 = x0 + noise().to(device, x0.scalar_type());
   torch::Tensor previous_prediction = model.ReadOut(x0.narrow(1, 0, S * D).reshape({B, S, D})).logits.argmax(-1);
   torch::Tensor prediction;
   // The propagator runs the plain trajectory first and keeps its states.
@@ -298,7 +294,7 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
     ExampleRecord r;
     r.example_index = static_cast<int32_t>(options.first_example_index + begin + b);
     r.restart = options.restart;
-    r.restart_kind = options.restart > 0 ? options.restart_kind : "none";
+    r.restart_kind = RestartKindName(options.restart > 0 ? options.restart_kind : RestartKind::kNone);
     r.seed = options.lyapunov_seed;
     r.puzzle_id = puzzles.puzzle_ids.empty() ? std::to_string(begin + b) : puzzles.puzzle_ids[begin + b];
     r.givens = puzzles.givens.empty() ? -1 : puzzles.givens[begin + b];
@@ -328,7 +324,7 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
       const torch::Tensor lambda = (full.log_sigma[b] / static_cast<double>(T)).to(torch::kCPU).contiguous();
       r.lyapunov.assign(lambda.data_ptr<double>(), lambda.data_ptr<double>() + k);
       // lyapunov_sd stays empty: independent of the start, there is no spread.
-      r.lyapunov_method = "propagator";
+      r.lyapunov_method = LyapunovMethodName(LyapunovMethod::kPropagator);
       r.lyapunov_iterations = static_cast<int32_t>(full.iterations[b].item<int64_t>());
       r.lyapunov_tolerance = options.propagator_tolerance;
       r.lyapunov_converged = full.converged[b].item<bool>() && (w == 0 || window.converged[b].item<bool>());
@@ -346,7 +342,7 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
                                          : torch::zeros({k}, torch::kFloat64);
       r.lyapunov.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + k);
       r.lyapunov_sd.assign(sd.data_ptr<double>(), sd.data_ptr<double>() + k);
-      r.lyapunov_method = "qr";
+      r.lyapunov_method = LyapunovMethodName(LyapunovMethod::kQr);
     }
     for (const auto& [method, energy] : energy_maps) {
       EnergyMap map_record;
@@ -392,6 +388,34 @@ absl::StatusOr<BatchResult> MeasureBatch(const RecurrentModel& model, const puzz
 
 }  // namespace
 
+absl::StatusOr<LyapunovMethod> ParseLyapunovMethod(absl::string_view field, absl::string_view text) {
+  if (text == "qr") return LyapunovMethod::kQr;
+  if (text == "propagator") return LyapunovMethod::kPropagator;
+  return absl::InvalidArgumentError(absl::StrCat(field, ": expected qr or propagator, found '", text, "'"));
+}
+
+absl::StatusOr<RestartKind> ParseRestartKind(absl::string_view field, absl::string_view text) {
+  for (RestartKind kind : {RestartKind::kNone, RestartKind::kSymmetry, RestartKind::kInitNoise, RestartKind::kStepNoise}) {
+    if (text == RestartKindName(kind)) return kind;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": expected none, symmetry, init_noise or step_noise, found '", text, "'"));
+}
+
+const char* LyapunovMethodName(LyapunovMethod method) {
+  return method == LyapunovMethod::kPropagator ? "propagator" : "qr";
+}
+
+const char* RestartKindName(RestartKind kind) {
+  switch (kind) {
+    case RestartKind::kSymmetry: return "symmetry";
+    case RestartKind::kInitNoise: return "init_noise";
+    case RestartKind::kStepNoise: return "step_noise";
+    case RestartKind::kNone: break;
+  }
+  return "none";
+}
+
 absl::Status ValidateOptions(const MeasureOptions& options) {
   if (options.segments < 0 || options.segments > kMaxSegments) {
     return absl::InvalidArgumentError(absl::StrCat("segments: expected 0 (the checkpoint's halt_max_steps) to ",
@@ -401,11 +425,7 @@ absl::Status ValidateOptions(const MeasureOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("batch_size: expected a positive number, found ", options.batch_size));
   }
-  if (options.lyapunov_method != "qr" && options.lyapunov_method != "propagator") {
-    return absl::InvalidArgumentError(absl::StrCat("lyapunov_method: expected qr or propagator, found '",
-                                                   options.lyapunov_method, "'"));
-  }
-  if (options.lyapunov_method == "propagator" && options.lyapunov_draws != 1) {
+  if (options.lyapunov_method == LyapunovMethod::kPropagator && options.lyapunov_draws != 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "lyapunov_draws: the propagator does not depend on a start; expected 1, found ", options.lyapunov_draws));
   }
@@ -448,7 +468,7 @@ absl::Status ValidateOptions(const MeasureOptions& options) {
 
 int64_t TangentColumns(const MeasureOptions& options) {
   const int64_t k = options.lyapunov_k;
-  if (k == 0 || options.lyapunov_method != "propagator") return k;
+  if (k == 0 || options.lyapunov_method != LyapunovMethod::kPropagator) return k;
   // The propagator iterates a block of k + p directions (SPEC §3 oversampling).
   return k + (options.propagator_oversampling >= 0 ? options.propagator_oversampling : k);
 }
@@ -459,7 +479,7 @@ absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet
   const int64_t T = options.segments > 0 ? options.segments : model.config().halt_max_steps;
   RRM_RETURN_IF_ERROR(ValidateOptions(options));
   if (puzzles.size() == 0) return absl::InvalidArgumentError("puzzles: the puzzle set is empty");
-  if (options.restart > 0 && options.restart_kind != "none" && teacher != nullptr) {
+  if (options.restart > 0 && options.restart_kind != RestartKind::kNone && teacher != nullptr) {
     return absl::InvalidArgumentError("teacher states: not combinable with restarts (restart > 0)");
   }
   RRM_RETURN_IF_ERROR(model.ValidateInputs(puzzles.inputs, puzzles.puzzle_identifiers));

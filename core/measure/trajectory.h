@@ -18,12 +18,31 @@
 #include <torch/torch.h>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/measure/lyapunov.h"
 #include "core/measure/record.h"
 #include "core/model/recurrent_model.h"
 #include "core/puzzle/puzzle_set.h"
 
 namespace rrm::measure {
+
+// SPEC §3: how the exponents are measured.
+//   kQr          Benettin: k directions carried and re-orthonormalised per
+//                segment, exponents from the diagonal of R.
+//   kPropagator  the top-k singular values of J_T ⋯ J_1 (and of the early
+//                window J_w ⋯ J_1) by subspace iteration: start-independent.
+enum class LyapunovMethod { kQr, kPropagator };
+// SPEC §5: what a restart (run 1..R-1 of a puzzle) changes.
+enum class RestartKind { kNone, kSymmetry, kInitNoise, kStepNoise };
+
+// The one spelling of each (flags, the wire, records): "qr", "propagator";
+// "none", "symmetry", "init_noise", "step_noise". Parsing is exact;
+// INVALID_ARGUMENT names `field`, the names expected and the text found.
+absl::StatusOr<LyapunovMethod> ParseLyapunovMethod(absl::string_view field, absl::string_view text);
+absl::StatusOr<RestartKind> ParseRestartKind(absl::string_view field, absl::string_view text);
+const char* LyapunovMethodName(LyapunovMethod method);
+const char* RestartKindName(RestartKind kind);
 
 struct MeasureOptions {
   int64_t segments = 0;     // T; 0 = the checkpoint's halt_max_steps
@@ -37,9 +56,7 @@ struct MeasureOptions {
   // Independent starts: draw d uses seed + d; records hold the mean over draws
   // and its standard deviation (SPEC §3 "the estimator's own spread").
   int64_t lyapunov_draws = 1;
-  // "qr" (Benettin, per-segment increments) or "propagator" (top-k singular
-  // values of J_T ⋯ J_1 and of the early window J_w ⋯ J_1, start-independent).
-  std::string lyapunov_method = "qr";
+  LyapunovMethod lyapunov_method = LyapunovMethod::kQr;
   int64_t early_window = 4;              // w for the propagator's early window
   // SPEC §3 residual test of every σ_1..σ_k: ‖MᵀM v_i − σ_i² v_i‖ ≤ tol·σ_i²;
   // the records say whether it was met within the iterations.
@@ -50,11 +67,10 @@ struct MeasureOptions {
   int64_t propagator_oversampling = -1;
   torch::ScalarType tangent_dtype = torch::kFloat32;  // float32 | float64
   Reorthonormalize reorthonormalize = Reorthonormalize::kSegment;
-  // SPEC §5 restarts: run `restart` (0 = the puzzle as given) of kind
-  // "none" | "symmetry" | "init_noise" | "step_noise" with noise scale sigma.
-  // Records carry restart and restart_kind; noise is seeded from
-  // (lyapunov_seed, example_index, restart).
-  std::string restart_kind = "none";
+  // SPEC §5 restarts: run `restart` (0 = the puzzle as given) of
+  // `restart_kind` with noise scale sigma. Records carry restart and the
+  // kind's name; noise is seeded from (lyapunov_seed, example_index, restart).
+  RestartKind restart_kind = RestartKind::kNone;
   int32_t restart = 0;
   double restart_sigma = 0;
   // Issue 17 energy maps: 0 = off; n ≥ 1 stores, per record, the share of the

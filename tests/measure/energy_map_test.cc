@@ -136,7 +136,7 @@ TEST(EnergyMap, BlockDiagonalModelMapsSitOnTheMostExpandingPositions) {
   measure::MeasureOptions options;
   options.segments = T;
   options.lyapunov_k = 1;
-  options.lyapunov_method = "propagator";
+  options.lyapunov_method = measure::LyapunovMethod::kPropagator;
   options.early_window = 1;
   options.energy_map_directions = 1;
   const auto records = Measure(model, puzzles, options);
@@ -284,7 +284,7 @@ TEST(EnergyMap, SymmetryRestartsReportCellsInThePuzzleAsGiven) {
   options.lyapunov_k = 1;
   options.energy_map_directions = 1;
   const auto given = Measure(*model, puzzles, options);
-  options.restart_kind = "symmetry";
+  options.restart_kind = measure::RestartKind::kSymmetry;
   options.restart = 1;
   const auto restarted = Measure(*model, puzzles, options);
   ASSERT_EQ(given.size(), restarted.size());
@@ -306,7 +306,7 @@ TEST(CooperativeStop, StopsAtASegmentBoundaryAndReturnsTheStatus) {
     measure::MeasureOptions options;
     options.segments = 3;
     options.lyapunov_k = 1;
-    options.lyapunov_method = method;
+    options.lyapunov_method = *measure::ParseLyapunovMethod("method", method);
     options.batch_size = 1;
     // Let the first batch finish, stop during the second.
     int boundaries = 0, first_batch = 0;
@@ -348,7 +348,7 @@ TEST(ValidateOptions, NamesTheOptionExpectedAndFound) {
   o.energy_map_directions = 3;
   EXPECT_THAT(message(o), HasSubstr("energy_map_directions: expected 0 (off) or 1..lyapunov_k (2), found 3"));
   o = options;
-  o.lyapunov_method = "propagator";
+  o.lyapunov_method = measure::LyapunovMethod::kPropagator;
   o.lyapunov_draws = 2;
   EXPECT_THAT(message(o), HasSubstr("lyapunov_draws"));
 }

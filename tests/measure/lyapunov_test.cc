@@ -463,9 +463,9 @@ TEST(LyapunovRecords, PropagatorMethodFillsExponentsWindowAndIterations) {
   options.lyapunov_k = 2;
   options.segments = 5;
   options.early_window = 2;
-  options.lyapunov_method = "propagator";
+  options.lyapunov_method = measure::LyapunovMethod::kPropagator;
   const auto propagator = MeasureWith(*model, puzzles, options);
-  options.lyapunov_method = "qr";
+  options.lyapunov_method = measure::LyapunovMethod::kQr;
   const auto qr = MeasureWith(*model, puzzles, options);
   ASSERT_EQ(propagator.size(), puzzles.size());
   for (size_t b = 0; b < propagator.size(); ++b) {

@@ -117,7 +117,7 @@ TEST(RestartDraws, MatchThePythonReference) {
 measure::MeasureOptions Restart(const std::string& kind, int32_t restart, double sigma = 0) {
   measure::MeasureOptions options;
   options.segments = 4;
-  options.restart_kind = kind;
+  options.restart_kind = *measure::ParseRestartKind("restart_kind", kind);
   options.restart = restart;
   options.restart_sigma = sigma;
   options.lyapunov_seed = 42;
@@ -275,8 +275,10 @@ TEST(RestartDraws, SymmetryRestartRunsThePythonReferenceMap) {
 TEST(Restarts, BadRestartOptionsNameTheField) {
   const puzzle::PuzzleSet puzzles = testing::LoadFixturePuzzles("trm_mlpt");
   absl::Status status;
-  Measure(puzzles, Restart("rotate", 1), &status);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("restart_kind: expected none, symmetry"));
+  EXPECT_THAT(std::string(measure::ParseRestartKind("restart_kind", "rotate").status().message()),
+              HasSubstr("restart_kind: expected none, symmetry, init_noise or step_noise, found 'rotate'"));
+  EXPECT_THAT(std::string(measure::ParseLyapunovMethod("lyapunov_method", "svd").status().message()),
+              HasSubstr("lyapunov_method: expected qr or propagator, found 'svd'"));
   Measure(puzzles, Restart("init_noise", 1, 0), &status);
   EXPECT_THAT(std::string(status.message()), HasSubstr("restart_sigma: expected > 0"));
   Measure(puzzles, Restart("none", 2), &status);

@@ -121,7 +121,7 @@ TEST(Trajectory, Bfloat16TrajectoryIsTheSameWhateverIsMeasured) {
     draws.lyapunov_k = 2;
     draws.lyapunov_draws = 2;
     propagator.lyapunov_k = 2;
-    propagator.lyapunov_method = "propagator";
+    propagator.lyapunov_method = measure::LyapunovMethod::kPropagator;
     propagator.propagator_max_iterations = 2;  // only the trajectory is compared here
     const auto reference = Measure(*model, puzzles, plain);
     ASSERT_EQ(reference.size(), static_cast<size_t>(puzzles.size()));

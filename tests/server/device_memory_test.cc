@@ -91,7 +91,7 @@ TEST(DeviceWorker, SizesAnExampleByTheModelsActivationsTimesPrimalAndTangents) {
   a.options.lyapunov_draws = 2;
   EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 2 * 3));  // QR: k per draw
   a.options.lyapunov_draws = 1;
-  a.options.lyapunov_method = "propagator";
+  a.options.lyapunov_method = measure::LyapunovMethod::kPropagator;
   EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 3 + 3));  // k + p, p = -1 meaning k
   a.options.propagator_oversampling = 2;
   EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 3 + 2));

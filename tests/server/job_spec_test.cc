@@ -38,8 +38,8 @@ TEST_F(JobSpecTest, ResolvesEveryDefaultAtSubmit) {
   EXPECT_EQ(spec->options.segments, model_->halt_max_steps());  // the checkpoint's, fixed now
   EXPECT_GT(spec->options.segments, 0);
   EXPECT_EQ(spec->options.lyapunov_draws, 1);
-  EXPECT_EQ(spec->options.lyapunov_method, "qr");
-  EXPECT_EQ(spec->options.restart_kind, "none");
+  EXPECT_EQ(spec->options.lyapunov_method, measure::LyapunovMethod::kQr);
+  EXPECT_EQ(spec->options.restart_kind, measure::RestartKind::kNone);
   EXPECT_EQ(spec->batch_size, SubmitLimits{}.default_batch_size);
   EXPECT_EQ(spec->restarts, 1);
   EXPECT_EQ(spec->examples, 3);
