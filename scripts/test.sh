@@ -11,3 +11,4 @@ RRM_BUILD_DIR=build /usr/bin/python3 -m pytest -q tests/python
 # The deployment files (deploy/, docker-compose*.yml) against each other and a real rrmd.
 scripts/check-deploy.sh
 scripts/gpu-check.sh --device=cpu --quick  # the GPU check's dry run (parity + bench-forward), so it cannot rot
+tools/bench-all --quick >/dev/null  # the end-to-end benchmark's smoke run (~30 s), so it cannot rot
