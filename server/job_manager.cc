@@ -87,7 +87,7 @@ std::string JobManager::NewJobId() const {
 absl::Status JobManager::Recover() {
   absl::Cleanup flush = [this] {
     FlushEnds();
-    if (metrics_ != nullptr) metrics_->SetStoreBytes(static_cast<double>(store_->TotalBytes()));
+    PublishStoreBytes();
   };
   absl::MutexLock lock(&mu_);
   for (const JobStore::RecoveredJob& recovered : store_->recovered()) {
@@ -199,6 +199,7 @@ absl::StatusOr<SubmitResult> JobManager::Submit(JobSpec spec) {
   stored.set_submitted_unix(UnixNow());
   *stored.mutable_provenance() = ProvenanceOf(*model_info);
   RRM_RETURN_IF_ERROR(store_->Create(stored));
+  PublishStoreBytes();
 
   absl::MutexLock lock(&mu_);
   JobEntry& job = AddJob(stored.job_id(), spec, stored.submitted_unix(), &stored.provenance());
@@ -344,7 +345,7 @@ absl::Status JobManager::Remove(const std::string& job_id) {
     }
     PublishJobCounts();
   }
-  if (metrics_ != nullptr) metrics_->SetStoreBytes(static_cast<double>(store_->TotalBytes()));
+  PublishStoreBytes();
   return absl::OkStatus();
 }
 
@@ -597,6 +598,13 @@ void JobManager::FlushEnds() {
       std::cerr << "rrmd: job " << job_id << ": " << status << "\n";
     }
   }
+  if (!ends.empty()) PublishStoreBytes();
+}
+
+void JobManager::PublishStoreBytes() {
+  // Appends are counted as they land (RecordsStored); a spec, an end or a
+  // delete changes the tree by a size only the file system knows, so re-read it.
+  if (metrics_ != nullptr) metrics_->SetStoreBytes(static_cast<double>(store_->TotalBytes()));
 }
 
 void JobManager::PublishJobCounts() {

@@ -171,6 +171,7 @@ class JobManager : public WorkSource {
   // queued before the call are durable (or reported on stderr).
   void FlushEnds() ABSL_LOCKS_EXCLUDED(mu_, flush_mu_);
   void PublishJobCounts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PublishStoreBytes() ABSL_LOCKS_EXCLUDED(mu_);
   // Removes the job's files, then forgets it; the one path of DeleteJob and
   // retention (a finished job: FlushEnds first).
   absl::Status Remove(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
