@@ -2,12 +2,14 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "core/analysis/analysis.h"
 #include "core/common/status.h"
+#include "server/status_proto.h"
 #include "wire/analysis_proto.h"
 #include "wire/record_proto.h"
 
@@ -271,7 +273,7 @@ grpc::ServerUnaryReactor* DynamicsService::ListModels(grpc::CallbackServerContex
                                                       const v1::ListModelsRequest* request,
                                                       v1::ListModelsResponse* response) {
   return Unary(context, "ListModels", [&](const Caller&) {
-    for (v1::ModelInfo& info : jobs_->ListModels()) *response->add_models() = std::move(info);
+    for (const ModelInfo& info : jobs_->ListModels()) *response->add_models() = ModelInfoToProto(info);
     return absl::OkStatus();
   });
 }
@@ -279,8 +281,14 @@ grpc::ServerUnaryReactor* DynamicsService::ListModels(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* DynamicsService::LoadModel(grpc::CallbackServerContext* context,
                                                      const v1::LoadModelRequest* request, v1::ModelInfo* response) {
   return Unary(context, "LoadModel", [&](const Caller&) {
-    absl::StatusOr<v1::ModelInfo> info = jobs_->LoadModel(*request);
-    if (info.ok()) *response = *std::move(info);
+    ModelLoad load;
+    load.name = request->name();
+    load.checkpoint_path = request->checkpoint_path();
+    load.config_path = request->config_path();
+    load.overrides.assign(request->overrides().begin(), request->overrides().end());
+    load.devices.assign(request->devices().begin(), request->devices().end());
+    absl::StatusOr<ModelInfo> info = jobs_->LoadModel(load);
+    if (info.ok()) *response = ModelInfoToProto(*info);
     return info.status();
   });
 }
@@ -307,8 +315,8 @@ grpc::ServerUnaryReactor* DynamicsService::SubmitJob(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* DynamicsService::GetJob(grpc::CallbackServerContext* context,
                                                   const v1::GetJobRequest* request, v1::Job* response) {
   return Unary(context, "GetJob", [&](const Caller& caller) {
-    absl::StatusOr<v1::Job> job = jobs_->Get(request->job_id(), caller);
-    if (job.ok()) *response = *std::move(job);
+    absl::StatusOr<JobStatus> job = jobs_->Get(request->job_id(), caller);
+    if (job.ok()) *response = JobToProto(*job);
     return job.status();
   });
 }
@@ -317,7 +325,15 @@ grpc::ServerUnaryReactor* DynamicsService::ListJobs(grpc::CallbackServerContext*
                                                     const v1::ListJobsRequest* request,
                                                     v1::ListJobsResponse* response) {
   return Unary(context, "ListJobs", [&](const Caller& caller) {
-    for (v1::Job& job : jobs_->List(request->state(), caller)) *response->add_jobs() = std::move(job);
+    std::optional<JobState> state;  // JOB_STATE_UNSPECIFIED: every job
+    if (request->state() != v1::JOB_STATE_UNSPECIFIED) {
+      state = JobStateFromProto(request->state());
+      if (!state.has_value()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("state: expected a JobState or JOB_STATE_UNSPECIFIED, found ", request->state()));
+      }
+    }
+    for (const JobStatus& job : jobs_->List(state, caller)) *response->add_jobs() = JobToProto(job);
     return absl::OkStatus();
   });
 }
@@ -325,8 +341,8 @@ grpc::ServerUnaryReactor* DynamicsService::ListJobs(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* DynamicsService::CancelJob(grpc::CallbackServerContext* context,
                                                      const v1::CancelJobRequest* request, v1::Job* response) {
   return Unary(context, "CancelJob", [&](const Caller& caller) {
-    absl::StatusOr<v1::Job> job = jobs_->Cancel(request->job_id(), caller);
-    if (job.ok()) *response = *std::move(job);
+    absl::StatusOr<JobStatus> job = jobs_->Cancel(request->job_id(), caller);
+    if (job.ok()) *response = JobToProto(*job);
     return job.status();
   });
 }
@@ -341,7 +357,7 @@ grpc::ServerUnaryReactor* DynamicsService::Analyze(grpc::CallbackServerContext* 
   return UnaryOffThread(context, "Analyze", [this, request, response](const Caller& caller) -> absl::Status {
     // The job's state before its records: a job that finishes in between is
     // analysed as stored and reported as incomplete, never the other way round.
-    absl::StatusOr<v1::Job> job = jobs_->Get(request->job_id(), caller);
+    absl::StatusOr<JobStatus> job = jobs_->Get(request->job_id(), caller);
     if (!job.ok()) return job.status();
     absl::StatusOr<analysis::AnalysisParameters> parameters = wire::AnalysisParametersFromProto(request->parameters());
     if (!parameters.ok()) return parameters.status();
@@ -357,13 +373,12 @@ grpc::ServerUnaryReactor* DynamicsService::Analyze(grpc::CallbackServerContext* 
     if (!report.ok()) return report.status();
     *response = wire::ReportToProto(*report);
     response->set_job_id(request->job_id());
-    response->set_job_state(job->state());
-    const bool finished = job->state() == v1::JOB_STATE_SUCCEEDED || job->state() == v1::JOB_STATE_FAILED ||
-                          job->state() == v1::JOB_STATE_CANCELLED;
+    response->set_job_state(JobStateToProto(job->state));
+    const bool finished = IsFinished(job->state);
     response->set_complete(finished);
     if (!finished) {
-      response->set_note(absl::StrCat("job ", request->job_id(), " is ", v1::JobState_Name(job->state()),
-                                      ": analysed the ", records.size(), " of ", job->total_records(),
+      response->set_note(absl::StrCat("job ", request->job_id(), " is ", v1::JobState_Name(JobStateToProto(job->state)),
+                                      ": analysed the ", records.size(), " of ", job->spec.total_records(),
                                       " records stored so far"));
     }
     return absl::OkStatus();

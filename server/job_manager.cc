@@ -15,7 +15,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "core/common/status.h"
-#include "wire/record_proto.h"
 
 namespace rrm::server {
 namespace {
@@ -24,21 +23,6 @@ constexpr int kMaxErrorsShown = 5;
 
 double UnixNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string StateName(v1::JobState state) {
-  switch (state) {
-    case v1::JOB_STATE_QUEUED: return "queued";
-    case v1::JOB_STATE_RUNNING: return "running";
-    case v1::JOB_STATE_SUCCEEDED: return "succeeded";
-    case v1::JOB_STATE_FAILED: return "failed";
-    case v1::JOB_STATE_CANCELLED: return "cancelled";
-    default: return "unspecified";
-  }
-}
-
-bool Finished(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED || state == v1::JOB_STATE_CANCELLED;
 }
 
 // Codes that may say more about the device than about the example.
@@ -95,25 +79,24 @@ absl::Status JobManager::Recover() {
     const bool finished = recovered.end.has_value();
     absl::StatusOr<JobSpec> spec = SpecFromStored(stored, /*with_puzzles=*/!finished);
     if (!spec.ok()) return spec.status();
-    JobEntry& job = AddJob(stored.job_id(), *spec, stored.submitted_unix(),
-                           stored.has_provenance() ? &stored.provenance() : nullptr);
-    v1::Job& info = job.info;
-    info.set_records_stored(recovered.records);
-    info.set_records_failed(recovered.failed_records);
-    info.set_compute_seconds(recovered.compute_seconds);
+    JobEntry& job = AddJob(stored.job_id(), *std::move(spec), stored.submitted_unix());
+    JobStatus& status = job.status;
+    status.records_stored = recovered.records;
+    status.records_failed = recovered.failed_records;
+    status.compute_seconds = recovered.compute_seconds;
     if (finished) {
       job.finished->store(true);
-      info.set_state(recovered.end->state());
-      info.set_error(recovered.end->error());
-      info.set_finished_unix(recovered.end->finished_unix());
+      status.state = recovered.end->state;
+      status.error = recovered.end->error;
+      status.finished_unix = recovered.end->finished_unix;
       continue;
     }
-    info.set_state(recovered.records > 0 ? v1::JOB_STATE_RUNNING : v1::JOB_STATE_QUEUED);
+    status.state = recovered.records > 0 ? JobState::kRunning : JobState::kQueued;
     // Options this core refuses (a store written by another version) fail
     // that job, naming why, instead of the server's start.
-    if (absl::Status status = measure::ValidateOptions(spec->options); !status.ok()) {
-      FinishJob(stored.job_id(), job, v1::JOB_STATE_FAILED,
-                absl::StrCat("stored options: ", status.message(), "; stored records kept"));
+    if (absl::Status invalid = measure::ValidateOptions(status.spec.options); !invalid.ok()) {
+      FinishJob(stored.job_id(), job, JobState::kFailed,
+                absl::StrCat("stored options: ", invalid.message(), "; stored records kept"));
       continue;
     }
     RRM_ASSIGN_OR_RETURN(auto done, store_->StoredKeys(stored.job_id()));
@@ -124,21 +107,19 @@ absl::Status JobManager::Recover() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::ModelInfo> JobManager::LoadModel(const v1::LoadModelRequest& request) {
-  RRM_ASSIGN_OR_RETURN(std::string checkpoint, model_paths_.Resolve("checkpoint_path", request.checkpoint_path()));
+absl::StatusOr<ModelInfo> JobManager::LoadModel(const ModelLoad& request) {
+  RRM_ASSIGN_OR_RETURN(std::string checkpoint, model_paths_.Resolve("checkpoint_path", request.checkpoint_path));
   std::string config;
-  if (!request.config_path().empty()) {
-    RRM_ASSIGN_OR_RETURN(config, model_paths_.Resolve("config_path", request.config_path()));
+  if (!request.config_path.empty()) {
+    RRM_ASSIGN_OR_RETURN(config, model_paths_.Resolve("config_path", request.config_path));
   }
-  std::vector<std::string> overrides(request.overrides().begin(), request.overrides().end());
-  std::vector<std::string> devices(request.devices().begin(), request.devices().end());
-  absl::StatusOr<v1::ModelInfo> info = registry_->Load(request.name(), checkpoint, config, overrides, devices);
+  absl::StatusOr<ModelInfo> info = registry_->Load(request.name, checkpoint, config, request.overrides, request.devices);
   scheduler_->Poke();  // queued jobs of this model may run now
   return info;
 }
 
-absl::StatusOr<v1::ModelInfo> JobManager::PreloadModel(const std::string& name, const std::string& checkpoint_path) {
-  absl::StatusOr<v1::ModelInfo> info = registry_->Load(name, checkpoint_path, "", {}, {});
+absl::StatusOr<ModelInfo> JobManager::PreloadModel(const std::string& name, const std::string& checkpoint_path) {
+  absl::StatusOr<ModelInfo> info = registry_->Load(name, checkpoint_path, "", {}, {});
   scheduler_->Poke();
   return info;
 }
@@ -148,7 +129,7 @@ absl::Status JobManager::UnloadModel(const std::string& name) {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> users;
   for (const auto& [id, job] : jobs_) {
-    if (job.info.model() == name && !Finished(job.info.state())) users.push_back(id);
+    if (job.status.spec.model == name && !IsFinished(job.status.state)) users.push_back(id);
   }
   if (!users.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("name: model '", name, "' is in use by ", users.size(),
@@ -158,7 +139,7 @@ absl::Status JobManager::UnloadModel(const std::string& name) {
   return registry_->Remove(name);
 }
 
-std::vector<v1::ModelInfo> JobManager::ListModels() const { return registry_->List(); }
+std::vector<ModelInfo> JobManager::ListModels() const { return registry_->List(); }
 
 absl::StatusOr<SubmitResult> JobManager::Submit(JobSpec spec) {
   absl::MutexLock submit_lock(&submit_mu_);
@@ -167,18 +148,18 @@ absl::StatusOr<SubmitResult> JobManager::Submit(JobSpec spec) {
     if (!spec.idempotency_key.empty()) {
       auto it = idempotency_.find({spec.owner, spec.idempotency_key});
       if (it != idempotency_.end()) {
-        const v1::Job& existing = jobs_.at(it->second).info;
-        if (existing.model() != spec.model) {
+        const JobStatus& existing = jobs_.at(it->second).status;
+        if (existing.spec.model != spec.model) {
           return absl::AlreadyExistsError(absl::StrCat("idempotency_key: '", spec.idempotency_key,
-                                                       "' was used for job ", existing.job_id(), " on model '",
-                                                       existing.model(), "', found model '", spec.model, "'"));
+                                                       "' was used for job ", existing.job_id, " on model '",
+                                                       existing.spec.model, "', found model '", spec.model, "'"));
         }
-        return SubmitResult{existing.job_id(), /*existing=*/true, existing.total_records()};
+        return SubmitResult{existing.job_id, /*existing=*/true, existing.spec.total_records()};
       }
     }
     int64_t active = 0;
     for (const auto& [id, job] : jobs_) {
-      if (job.info.owner() == spec.owner && !Finished(job.info.state())) ++active;
+      if (job.status.spec.owner == spec.owner && !IsFinished(job.status.state)) ++active;
     }
     if (active >= limits_.max_active_jobs_per_owner) {
       return absl::ResourceExhaustedError(absl::StrCat("jobs: expected at most ", limits_.max_active_jobs_per_owner,
@@ -186,7 +167,7 @@ absl::StatusOr<SubmitResult> JobManager::Submit(JobSpec spec) {
                                                        active, "; wait or cancel one"));
     }
   }
-  const std::optional<v1::ModelInfo> model_info = registry_->Info(spec.model);
+  const std::optional<ModelInfo> model_info = registry_->Info(spec.model);
   if (!model_info.has_value()) {  // unloaded since the spec was parsed
     return absl::NotFoundError(absl::StrCat("model: expected a loaded model (", absl::StrJoin(registry_->Names(), ", "),
                                             "), found '", spec.model, "'"));
@@ -194,53 +175,49 @@ absl::StatusOr<SubmitResult> JobManager::Submit(JobSpec spec) {
 
   // Durable before acknowledged; the model as loaded now travels with the
   // job and every export (issue #14).
+  spec.provenance = ProvenanceOf(*model_info);
   StoredJob stored = SpecToStored(spec);
   stored.set_job_id(NewJobId());
   stored.set_submitted_unix(UnixNow());
-  *stored.mutable_provenance() = ProvenanceOf(*model_info);
   RRM_RETURN_IF_ERROR(store_->Create(stored));
   PublishStoreBytes();
 
+  const int64_t total_records = spec.total_records();
   absl::MutexLock lock(&mu_);
-  JobEntry& job = AddJob(stored.job_id(), spec, stored.submitted_unix(), &stored.provenance());
-  job.info.set_state(v1::JOB_STATE_QUEUED);
+  JobEntry& job = AddJob(stored.job_id(), std::move(spec), stored.submitted_unix());
   Enqueue(stored.job_id(), job, {});
   if (metrics_ != nullptr) metrics_->JobSubmitted();
   PublishJobCounts();
-  return SubmitResult{stored.job_id(), /*existing=*/false, spec.total_records()};
+  return SubmitResult{stored.job_id(), /*existing=*/false, total_records};
 }
 
-JobManager::JobEntry& JobManager::AddJob(const std::string& job_id, const JobSpec& spec, double submitted_unix,
-                                         const v1::Provenance* provenance) {
+JobManager::JobEntry& JobManager::AddJob(const std::string& job_id, JobSpec spec, double submitted_unix) {
   JobEntry& job = jobs_[job_id];
-  v1::Job& info = job.info;
-  info.set_job_id(job_id);
-  info.set_model(spec.model);
-  info.set_owner(spec.owner);
-  info.set_idempotency_key(spec.idempotency_key);
-  info.set_submitted_unix(submitted_unix);
-  *info.mutable_options() = JobOptionsOf(spec);
-  if (provenance != nullptr) *info.mutable_provenance() = *provenance;
-  info.set_examples(spec.examples);
-  info.set_restarts(spec.restarts);
-  info.set_total_records(spec.total_records());
-  job.puzzles = spec.puzzles;
-  job.options = spec.options;
-  job.batch_size = spec.batch_size;
-  SetUpStop(job, spec.deadline_seconds);
   if (!spec.idempotency_key.empty()) idempotency_[{spec.owner, spec.idempotency_key}] = job_id;
+  job.status.job_id = job_id;
+  job.status.submitted_unix = submitted_unix;
+  job.status.spec = std::move(spec);
+  SetUpStop(job);
   return job;
+}
+
+JobStatus JobManager::Snapshot(const JobEntry& job) {
+  JobStatus status = job.status;
+  status.spec.puzzles.reset();  // a copy for answers; the puzzles stay with the job
+  status.spec.options.stop = nullptr;
+  return status;
 }
 
 void JobManager::Enqueue(const std::string& job_id, JobEntry& job,
                          const absl::flat_hash_set<std::pair<int32_t, int32_t>>& done) {
+  const JobSpec& spec = job.status.spec;
   std::vector<WorkItem> items;
-  const int64_t n = job.info.examples();
+  const int64_t n = spec.examples;
   // `done` holds stored (example_index, restart) keys; items count positions.
   auto stored = [&](int64_t position, int32_t restart) {
-    return done.contains({static_cast<int32_t>(job.options.first_example_index + position), restart});
+    return done.contains({static_cast<int32_t>(spec.options.first_example_index + position), restart});
   };
-  for (int32_t restart = 0; restart < job.info.restarts(); ++restart) {
+  for (int32_t restart = 0; restart < spec.restarts; ++restart) {
     int64_t begin = 0;
     while (begin < n) {
       if (stored(begin, restart)) {
@@ -248,10 +225,10 @@ void JobManager::Enqueue(const std::string& job_id, JobEntry& job,
         continue;
       }
       int64_t end = begin + 1;
-      while (end < n && end - begin < job.batch_size && !stored(end, restart)) ++end;
+      while (end < n && end - begin < spec.batch_size && !stored(end, restart)) ++end;
       WorkItem item;
       item.job_id = job_id;
-      item.model = job.info.model();
+      item.model = spec.model;
       item.restart = restart;
       item.begin = begin;
       item.end = end;
@@ -259,46 +236,46 @@ void JobManager::Enqueue(const std::string& job_id, JobEntry& job,
       begin = end;
     }
   }
-  scheduler_->Add(job_id, job.info.options().priority(), std::move(items));
+  scheduler_->Add(job_id, spec.priority, std::move(items));
   if (metrics_ != nullptr) metrics_->SetQueueDepth(static_cast<double>(scheduler_->depth()));
 }
 
 absl::Status JobManager::CheckAccess(const std::string& job_id, const Caller& caller) const {
   auto it = jobs_.find(job_id);
   // Someone else's job answers exactly as an unknown id (issue #18 "Tenants").
-  if (it == jobs_.end() || !caller.MayAccess(it->second.info.owner())) {
+  if (it == jobs_.end() || !caller.MayAccess(it->second.status.spec.owner)) {
     return absl::NotFoundError(absl::StrCat("job_id: no job '", job_id, "'"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Job> JobManager::Get(const std::string& job_id, const Caller& caller) const {
+absl::StatusOr<JobStatus> JobManager::Get(const std::string& job_id, const Caller& caller) const {
   absl::MutexLock lock(&mu_);
   RRM_RETURN_IF_ERROR(CheckAccess(job_id, caller));
-  return jobs_.at(job_id).info;
+  return Snapshot(jobs_.at(job_id));
 }
 
-std::vector<v1::Job> JobManager::List(v1::JobState state, const Caller& caller) const {
+std::vector<JobStatus> JobManager::List(std::optional<JobState> state, const Caller& caller) const {
   absl::MutexLock lock(&mu_);
-  std::vector<v1::Job> result;
+  std::vector<JobStatus> result;
   for (const auto& [id, job] : jobs_) {
-    if (!caller.MayAccess(job.info.owner())) continue;
-    if (state == v1::JOB_STATE_UNSPECIFIED || job.info.state() == state) result.push_back(job.info);
+    if (!caller.MayAccess(job.status.spec.owner)) continue;
+    if (!state.has_value() || job.status.state == *state) result.push_back(Snapshot(job));
   }
   return result;
 }
 
-absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& job_id, const Caller& caller) {
+absl::StatusOr<JobStatus> JobManager::Cancel(const std::string& job_id, const Caller& caller) {
   absl::Cleanup flush = [this] { FlushEnds(); };  // answers once the end is durable
   absl::MutexLock lock(&mu_);
   RRM_RETURN_IF_ERROR(CheckAccess(job_id, caller));
   JobEntry& job = jobs_.at(job_id);
-  if (Finished(job.info.state())) {
+  if (IsFinished(job.status.state)) {
     return absl::FailedPreconditionError(absl::StrCat("job_id: job '", job_id, "' already finished as ",
-                                                      StateName(job.info.state())));
+                                                      JobStateName(job.status.state)));
   }
-  FinishJob(job_id, job, v1::JOB_STATE_CANCELLED, "cancelled by CancelJob");
-  return job.info;
+  FinishJob(job_id, job, JobState::kCancelled, "cancelled by CancelJob");
+  return Snapshot(job);
 }
 
 absl::Status JobManager::Delete(const std::string& job_id, const Caller& caller) {
@@ -306,7 +283,7 @@ absl::Status JobManager::Delete(const std::string& job_id, const Caller& caller)
     absl::MutexLock lock(&mu_);
     RRM_RETURN_IF_ERROR(CheckAccess(job_id, caller));
     JobEntry& job = jobs_.at(job_id);
-    if (!Finished(job.info.state())) FinishJob(job_id, job, v1::JOB_STATE_CANCELLED, "cancelled by DeleteJob");
+    if (!IsFinished(job.status.state)) FinishJob(job_id, job, JobState::kCancelled, "cancelled by DeleteJob");
   }
   FlushEnds();
   return Remove(job_id);
@@ -317,7 +294,7 @@ int64_t JobManager::DeleteFinishedBefore(absl::Time cutoff) {
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [id, job] : jobs_) {
-      if (Finished(job.info.state()) && absl::FromUnixSeconds(0) + absl::Seconds(job.info.finished_unix()) < cutoff) {
+      if (IsFinished(job.status.state) && absl::UnixEpoch() + absl::Seconds(job.status.finished_unix) < cutoff) {
         old.push_back(id);
       }
     }
@@ -339,8 +316,8 @@ absl::Status JobManager::Remove(const std::string& job_id) {
   {
     absl::MutexLock lock(&mu_);
     if (auto it = jobs_.find(job_id); it != jobs_.end()) {
-      const v1::Job& info = it->second.info;
-      if (!info.idempotency_key().empty()) idempotency_.erase({info.owner(), info.idempotency_key()});
+      const JobSpec& spec = it->second.status.spec;
+      if (!spec.idempotency_key.empty()) idempotency_.erase({spec.owner, spec.idempotency_key});
       jobs_.erase(it);
     }
     PublishJobCounts();
@@ -383,24 +360,25 @@ std::optional<Assignment> JobManager::Next(const DeviceSlot& worker, absl::Durat
   std::shared_ptr<const model::RecurrentModel> replica = registry_->Find(item->model, worker.name);
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(item->job_id);
-  if (it == jobs_.end() || Finished(it->second.info.state())) return std::nullopt;  // cancelled meanwhile
+  if (it == jobs_.end() || IsFinished(it->second.status.state)) return std::nullopt;  // cancelled meanwhile
   if (replica == nullptr) {
     scheduler_->Requeue({*std::move(item)});
     return std::nullopt;
   }
   JobEntry& job = it->second;
-  if (job.info.state() == v1::JOB_STATE_QUEUED) {
-    job.info.set_state(v1::JOB_STATE_RUNNING);
-    job.info.set_started_unix(UnixNow());
+  JobStatus& status = job.status;
+  if (status.state == JobState::kQueued) {
+    status.state = JobState::kRunning;
+    status.started_unix = UnixNow();
     PublishJobCounts();
-  } else if (job.info.started_unix() == 0) {
-    job.info.set_started_unix(UnixNow());
+  } else if (status.started_unix == 0) {
+    status.started_unix = UnixNow();
   }
   ++job.in_flight;
   Assignment assignment;
   assignment.item = *std::move(item);
-  assignment.puzzles = job.puzzles;
-  assignment.options = job.options;
+  assignment.puzzles = status.spec.puzzles;
+  assignment.options = status.spec.options;
   assignment.model = std::move(replica);
   return assignment;
 }
@@ -442,8 +420,8 @@ void JobManager::Complete(const DeviceSlot& worker, Assignment a,
       // The item stopped at a segment boundary (options.stop): the job was
       // finished meanwhile (CancelJob, a failure) or passed its deadline.
       // Nothing of it is stored; what was stored before stays.
-      if (status.code() == absl::StatusCode::kDeadlineExceeded && !Finished(job.info.state())) {
-        FinishJob(a.item.job_id, job, v1::JOB_STATE_FAILED, std::string(status.message()));
+      if (status.code() == absl::StatusCode::kDeadlineExceeded && !IsFinished(job.status.state)) {
+        FinishJob(a.item.job_id, job, JobState::kFailed, std::string(status.message()));
       }
       if (metrics_ != nullptr) metrics_->ItemStopped();
       --job.in_flight;
@@ -477,7 +455,7 @@ void JobManager::Complete(const DeviceSlot& worker, Assignment a,
     records = ErrorRecords(a, worker, status);
   }
 
-  StoreRecords(a.item.job_id, records);
+  StoreRecords(a.item.job_id, std::move(records));
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(a.item.job_id);
   if (it == jobs_.end()) return;
@@ -485,23 +463,20 @@ void JobManager::Complete(const DeviceSlot& worker, Assignment a,
   MaybeFinish(a.item.job_id);
 }
 
-void JobManager::StoreRecords(const std::string& job_id, const std::vector<measure::ExampleRecord>& records) {
+void JobManager::StoreRecords(const std::string& job_id, std::vector<measure::ExampleRecord> records) {
   std::string model;
   {
     absl::MutexLock lock(&mu_);
     auto it = jobs_.find(job_id);
-    if (it == jobs_.end() || Finished(it->second.info.state())) return;  // cancelled: results dropped
-    model = it->second.info.model();
+    if (it == jobs_.end() || IsFinished(it->second.status.state)) return;  // cancelled: results dropped
+    model = it->second.status.spec.model;
   }
-  std::vector<v1::ExampleRecord> protos;
-  protos.reserve(records.size());
-  for (const measure::ExampleRecord& r : records) {
-    protos.push_back(wire::RecordToProto(r));
-    protos.back().set_job_id(job_id);
-    protos.back().set_model(model);  // SPEC §5 populations: which model produced it
+  for (measure::ExampleRecord& r : records) {
+    r.job_id = job_id;
+    r.model = model;  // SPEC §5 populations: which model produced it
   }
   // Durable first (the store fdatasync's), then visible to GetJob and streams.
-  absl::StatusOr<JobStore::AppendResult> appended = store_->Append(job_id, protos);
+  absl::StatusOr<JobStore::AppendResult> appended = store_->Append(job_id, records);
   // A full disk pauses the job: these records, computed at a device's cost,
   // wait here until the append succeeds (see the header).
   while (appended.status().code() == absl::StatusCode::kResourceExhausted) {
@@ -509,25 +484,25 @@ void JobManager::StoreRecords(const std::string& job_id, const std::vector<measu
       absl::MutexLock lock(&mu_);
       ExpireDeadlines();  // a paused job's deadline still applies
       auto it = jobs_.find(job_id);
-      if (it == jobs_.end() || Finished(it->second.info.state()) || stopping_) return;
-      v1::Job& info = it->second.info;
-      if (info.paused().empty()) {
+      if (it == jobs_.end() || IsFinished(it->second.status.state) || stopping_) return;
+      JobStatus& status = it->second.status;
+      if (status.paused.empty()) {
         std::cerr << "rrmd: job " << job_id << " paused: " << appended.status() << "; retrying every "
                   << absl::FormatDuration(kDiskFullRetry) << "\n";
       }
-      info.set_paused(absl::StrCat("disk full: ", appended.status().message(),
-                                   "; the records computed are kept and stored once there is space"));
+      status.paused = absl::StrCat("disk full: ", appended.status().message(),
+                                   "; the records computed are kept and stored once there is space");
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), kDiskFullRetry);
     }
-    appended = store_->Append(job_id, protos);
+    appended = store_->Append(job_id, records);
   }
   if (!appended.ok()) {
     if (appended.status().code() != absl::StatusCode::kFailedPrecondition) {
       std::cerr << "rrmd: job " << job_id << ": " << appended.status() << "\n";
       absl::MutexLock lock(&mu_);
       auto it = jobs_.find(job_id);
-      if (it != jobs_.end() && !Finished(it->second.info.state())) {
-        FinishJob(job_id, it->second, v1::JOB_STATE_FAILED,
+      if (it != jobs_.end() && !IsFinished(it->second.status.state)) {
+        FinishJob(job_id, it->second, JobState::kFailed,
                   absl::StrCat("storing records: ", appended.status().message()));
       }
     }
@@ -539,24 +514,24 @@ void JobManager::StoreRecords(const std::string& job_id, const std::vector<measu
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return;
-  v1::Job& info = it->second.info;
-  if (!info.paused().empty()) {
+  JobStatus& status = it->second.status;
+  if (!status.paused.empty()) {
     std::cerr << "rrmd: job " << job_id << " resumed: its records are stored again\n";
-    info.clear_paused();
+    status.paused.clear();
   }
   for (size_t index : appended->appended) {
-    const v1::ExampleRecord& r = protos[index];
-    const bool failed = !r.error().empty();
-    info.set_records_stored(info.records_stored() + 1);
-    info.set_compute_seconds(info.compute_seconds() + r.compute_seconds());
+    const measure::ExampleRecord& r = records[index];
+    const bool failed = !r.error.empty();
+    status.records_stored += 1;
+    status.compute_seconds += r.compute_seconds;
     if (failed) {
-      info.set_records_failed(info.records_failed() + 1);
-      if (info.errors_size() < kMaxErrorsShown &&
-          std::find(info.errors().begin(), info.errors().end(), r.error()) == info.errors().end()) {
-        info.add_errors(r.error());
+      status.records_failed += 1;
+      if (status.errors.size() < kMaxErrorsShown &&
+          std::find(status.errors.begin(), status.errors.end(), r.error) == status.errors.end()) {
+        status.errors.push_back(r.error);
       }
     }
-    if (metrics_ != nullptr) metrics_->ExampleDone(model, failed, r.compute_seconds());
+    if (metrics_ != nullptr) metrics_->ExampleDone(model, failed, r.compute_seconds);
   }
 }
 
@@ -564,30 +539,28 @@ void JobManager::MaybeFinish(const std::string& job_id) {
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return;
   JobEntry& job = it->second;
-  if (Finished(job.info.state()) || job.in_flight > 0 || job.info.records_stored() < job.info.total_records()) return;
-  FinishJob(job_id, job, v1::JOB_STATE_SUCCEEDED, "");
+  const JobStatus& status = job.status;
+  if (IsFinished(status.state) || job.in_flight > 0 || status.records_stored < status.spec.total_records()) return;
+  FinishJob(job_id, job, JobState::kSucceeded, "");
 }
 
-void JobManager::FinishJob(const std::string& job_id, JobEntry& job, v1::JobState state, const std::string& error) {
+void JobManager::FinishJob(const std::string& job_id, JobEntry& job, JobState state, const std::string& error) {
   job.finished->store(true);  // running items stop at their next segment boundary
   scheduler_->Drop(job_id);
-  job.info.set_state(state);
-  job.info.set_error(error);
-  job.info.clear_paused();
-  job.info.set_finished_unix(UnixNow());
-  StoredJobEnd end;
-  end.set_state(state);
-  end.set_error(error);
-  end.set_finished_unix(job.info.finished_unix());
-  ends_to_write_.emplace_back(job_id, std::move(end));
-  job.puzzles.reset();  // the stored spec keeps them
+  JobStatus& status = job.status;
+  status.state = state;
+  status.error = error;
+  status.paused.clear();
+  status.finished_unix = UnixNow();
+  ends_to_write_.emplace_back(job_id, JobEnd{state, error, status.finished_unix});
+  status.spec.puzzles.reset();  // the stored spec keeps them
   if (metrics_ != nullptr) metrics_->SetQueueDepth(static_cast<double>(scheduler_->depth()));
   PublishJobCounts();
 }
 
 void JobManager::FlushEnds() {
   absl::MutexLock flush_lock(&flush_mu_);
-  std::vector<std::pair<std::string, StoredJobEnd>> ends;
+  std::vector<std::pair<std::string, JobEnd>> ends;
   {
     absl::MutexLock lock(&mu_);
     ends.swap(ends_to_write_);
@@ -610,15 +583,16 @@ void JobManager::PublishStoreBytes() {
 void JobManager::PublishJobCounts() {
   if (metrics_ == nullptr) return;
   std::map<std::string, double> counts{{"queued", 0}, {"running", 0}, {"succeeded", 0}, {"failed", 0}, {"cancelled", 0}};
-  for (const auto& [id, job] : jobs_) counts[StateName(job.info.state())] += 1;
+  for (const auto& [id, job] : jobs_) counts[JobStateName(job.status.state)] += 1;
   for (const auto& [state, count] : counts) metrics_->SetJobs(state, count);
 }
 
-void JobManager::SetUpStop(JobEntry& job, int64_t deadline_seconds) {
+void JobManager::SetUpStop(JobEntry& job) {
+  const int64_t deadline_seconds = job.status.spec.deadline_seconds;
   if (deadline_seconds > 0) {
-    job.deadline = absl::UnixEpoch() + absl::Seconds(job.info.submitted_unix()) + absl::Seconds(deadline_seconds);
+    job.deadline = absl::UnixEpoch() + absl::Seconds(job.status.submitted_unix) + absl::Seconds(deadline_seconds);
   }
-  job.options.stop = [finished = job.finished, deadline = job.deadline, deadline_seconds]() -> absl::Status {
+  job.status.spec.options.stop = [finished = job.finished, deadline = job.deadline, deadline_seconds]() -> absl::Status {
     if (finished->load()) return absl::CancelledError("the job finished while this item ran");
     if (absl::Now() >= deadline) return DeadlineError(deadline_seconds);
     return absl::OkStatus();
@@ -628,8 +602,8 @@ void JobManager::SetUpStop(JobEntry& job, int64_t deadline_seconds) {
 void JobManager::ExpireDeadlines() {
   const absl::Time now = absl::Now();
   for (auto& [id, job] : jobs_) {
-    if (!Finished(job.info.state()) && now >= job.deadline) {
-      FinishJob(id, job, v1::JOB_STATE_FAILED, std::string(DeadlineError(job.info.options().deadline_seconds()).message()));
+    if (!IsFinished(job.status.state) && now >= job.deadline) {
+      FinishJob(id, job, JobState::kFailed, std::string(DeadlineError(job.status.spec.deadline_seconds).message()));
     }
   }
 }

@@ -3,8 +3,9 @@
 // stored record. It persists the job (JobStore) before acknowledging it,
 // splits it into work items (Scheduler), hands them to device workers (as
 // their WorkSource) and stores what comes back. It knows nothing of gRPC:
-// every method returns absl::Status, which the frontend maps once. (Its
-// status record is still the message v1::Job; see server/README.md.)
+// every method returns absl::Status, which the frontend maps once, and it
+// knows no wire type: it answers with domain types (JobStatus, ModelInfo;
+// the frontend converts them once, server/status_proto.h).
 //
 // Failure policy for a work item:
 //   - RESOURCE_EXHAUSTED (out of memory) with more than one example: split in
@@ -42,6 +43,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,11 +54,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/puzzle/puzzle_set.h"
-#include "rrm/v1/dynamics.pb.h"
 #include "server/auth.h"
 #include "server/device_health.h"
 #include "server/device_worker.h"
 #include "server/job_spec.h"
+#include "server/job_status.h"
 #include "server/job_store.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
@@ -95,12 +97,12 @@ class JobManager : public WorkSource {
   absl::Status Recover();
 
   // --- models (paths checked against --model_root) ---
-  absl::StatusOr<v1::ModelInfo> LoadModel(const v1::LoadModelRequest& request);
-  // `trusted`: a --model flag of the operator, not bound to --model_root.
-  absl::StatusOr<v1::ModelInfo> PreloadModel(const std::string& name, const std::string& checkpoint_path);
+  absl::StatusOr<ModelInfo> LoadModel(const ModelLoad& request);
+  // A --model flag of the operator: trusted, not bound to --model_root.
+  absl::StatusOr<ModelInfo> PreloadModel(const std::string& name, const std::string& checkpoint_path);
   // FAILED_PRECONDITION naming the unfinished jobs that use the model.
   absl::Status UnloadModel(const std::string& name);
-  std::vector<v1::ModelInfo> ListModels() const;
+  std::vector<ModelInfo> ListModels() const;
 
   // --- jobs ---
   // Every job method acts for an authenticated Caller (server/auth.h): a
@@ -114,11 +116,12 @@ class JobManager : public WorkSource {
   // ALREADY_EXISTS for an idempotency key of the owner used with another
   // model; the same key with the same model answers the earlier job.
   absl::StatusOr<SubmitResult> Submit(JobSpec spec);
-  absl::StatusOr<v1::Job> Get(const std::string& job_id, const Caller& caller) const;
-  // The caller's own jobs (an admin's: everyone's).
-  std::vector<v1::Job> List(v1::JobState state, const Caller& caller) const;
+  absl::StatusOr<JobStatus> Get(const std::string& job_id, const Caller& caller) const;
+  // The caller's own jobs (an admin's: everyone's) in `state` (nullopt: all),
+  // by job id.
+  std::vector<JobStatus> List(std::optional<JobState> state, const Caller& caller) const;
   // FAILED_PRECONDITION for a job already finished (its state is unchanged).
-  absl::StatusOr<v1::Job> Cancel(const std::string& job_id, const Caller& caller);
+  absl::StatusOr<JobStatus> Cancel(const std::string& job_id, const Caller& caller);
   // Removes the job and its files (the owner's or an admin's); an unfinished
   // job is cancelled first (its running items stop at a segment boundary).
   absl::Status Delete(const std::string& job_id, const Caller& caller);
@@ -139,33 +142,34 @@ class JobManager : public WorkSource {
 
  private:
   struct JobEntry {
-    v1::Job info;  // what GetJob answers
-    std::shared_ptr<const puzzle::PuzzleSet> puzzles;
-    // Its options; their `stop` (checked by running items at every segment
-    // boundary) answers non-OK once the job has finished or passed its deadline.
-    measure::MeasureOptions options;
+    // What GetJob answers (Snapshot). Its spec holds the puzzles until the
+    // job finishes, and options whose `stop` (checked by running items at
+    // every segment boundary) answers non-OK once the job has finished or
+    // passed its deadline.
+    JobStatus status;
     std::shared_ptr<std::atomic<bool>> finished = std::make_shared<std::atomic<bool>>(false);
     absl::Time deadline = absl::InfiniteFuture();
-    int32_t batch_size = 0;
     int64_t in_flight = 0;  // items on workers
   };
 
   // OK if job `job_id` exists and `caller` may access it, else NOT_FOUND:
   // the one check behind Get and Cancel.
   absl::Status CheckAccess(const std::string& job_id, const Caller& caller) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The one way a job enters `jobs_` (Submit and Recover): its status, its
-  // options with their stop check, and its idempotency key.
-  JobEntry& AddJob(const std::string& job_id, const JobSpec& spec, double submitted_unix,
-                   const v1::Provenance* provenance) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The one way a job enters `jobs_` (Submit and Recover): its status
+  // (queued), its options with their stop check, and its idempotency key.
+  JobEntry& AddJob(const std::string& job_id, JobSpec spec, double submitted_unix) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The status to hand out: a copy without the puzzles and the stop check.
+  static JobStatus Snapshot(const JobEntry& job);
   void Enqueue(const std::string& job_id, JobEntry& job,
                const absl::flat_hash_set<std::pair<int32_t, int32_t>>& done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<measure::ExampleRecord> ErrorRecords(const Assignment& a, const DeviceSlot& worker,
                                                    const absl::Status& status) const;
-  void StoreRecords(const std::string& job_id, const std::vector<measure::ExampleRecord>& records);
+  // Stamps the records with the job's id and model and stores them.
+  void StoreRecords(const std::string& job_id, std::vector<measure::ExampleRecord> records);
   // Finishes the job if every record is stored and nothing is in flight.
   void MaybeFinish(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Finishes the job in memory; its end.pb is written by the next FlushEnds().
-  void FinishJob(const std::string& job_id, JobEntry& job, v1::JobState state, const std::string& error)
+  void FinishJob(const std::string& job_id, JobEntry& job, JobState state, const std::string& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes every end FinishJob queued, outside `mu_`; returns once the ends
   // queued before the call are durable (or reported on stderr).
@@ -176,7 +180,7 @@ class JobManager : public WorkSource {
   // retention (a finished job: FlushEnds first).
   absl::Status Remove(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
   // The job's deadline from its spec, and the stop check its items run.
-  static void SetUpStop(JobEntry& job, int64_t deadline_seconds);
+  static void SetUpStop(JobEntry& job);
   // Ends every unfinished job past its deadline as FAILED (workers call it
   // through Next, at least every poll interval).
   void ExpireDeadlines() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -193,7 +197,7 @@ class JobManager : public WorkSource {
   std::map<std::string, JobEntry> jobs_ ABSL_GUARDED_BY(mu_);  // by id = submission order
   std::map<std::pair<std::string, std::string>, std::string> idempotency_ ABSL_GUARDED_BY(mu_);  // (owner, key) -> id
   DeviceHealth health_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::pair<std::string, StoredJobEnd>> ends_to_write_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, JobEnd>> ends_to_write_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Held while ends are written, so a FlushEnds() cannot return while
   // another thread still writes an end queued before it.

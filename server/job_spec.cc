@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/common/status.h"
+#include "server/status_proto.h"
 
 namespace rrm::server {
 namespace {
@@ -372,6 +373,7 @@ StoredJob SpecToStored(const JobSpec& spec) {
   *stored.mutable_puzzles() = PuzzlesToStored(*spec.puzzles);
   stored.set_restarts(spec.restarts);
   stored.set_batch_size(spec.batch_size);
+  if (spec.provenance.has_value()) *stored.mutable_provenance() = ProvenanceToProto(*spec.provenance);
   StoredOptions& r = *stored.mutable_resolved();
   r.set_segments(m.segments);
   r.set_lyapunov_k(m.lyapunov_k);
@@ -401,6 +403,7 @@ absl::StatusOr<JobSpec> SpecFromStored(const StoredJob& stored, bool with_puzzle
   if (with_puzzles) spec.puzzles = std::make_shared<const puzzle::PuzzleSet>(PuzzlesFromStored(stored.puzzles()));
   spec.restarts = std::max(1, stored.restarts());
   spec.batch_size = stored.batch_size();
+  if (stored.has_provenance()) spec.provenance = ProvenanceFromProto(stored.provenance());
   if (!stored.has_resolved()) {
     // A store from before the resolved spec: resolve the stored request
     // again (segments 0 stays "the checkpoint's", as it was run then).

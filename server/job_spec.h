@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -41,6 +42,9 @@ struct JobSpec {
   int32_t priority = 0;
   int64_t deadline_seconds = 0;  // from submission; 0 = none
   std::map<std::string, std::string> labels;
+  // The model as loaded at submit: JobManager fills it in, the parser does
+  // not; absent for jobs stored before provenance existed.
+  std::optional<Provenance> provenance;
 
   int64_t total_records() const { return examples * restarts; }
 };

@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "core/common/status.h"
+#include "server/status_proto.h"
+#include "wire/record_proto.h"
 
 namespace rrm::server {
 namespace {
@@ -31,6 +34,28 @@ uint32_t Checksum(const std::string& payload) {
 
 uint64_t KeyOf(int32_t example_index, int32_t restart) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(example_index)) << 32) | static_cast<uint32_t>(restart);
+}
+
+StoredJobEnd EndToStored(const JobEnd& end) {
+  StoredJobEnd stored;
+  stored.set_state(JobStateToProto(end.state));
+  stored.set_error(end.error);
+  stored.set_finished_unix(end.finished_unix);
+  return stored;
+}
+
+JobEnd EndFromStored(const StoredJobEnd& stored) {
+  JobEnd end;
+  end.error = stored.error();
+  end.finished_unix = stored.finished_unix();
+  if (std::optional<JobState> state = JobStateFromProto(stored.state()); state.has_value() && IsFinished(*state)) {
+    end.state = *state;
+  } else {  // an end.pb from a build with other states: finished all the same
+    end.state = JobState::kFailed;
+    end.error = absl::StrCat("end.pb: state ", stored.state(), " is not a final state this build knows; ",
+                             stored.error());
+  }
+  return end;
 }
 
 }  // namespace
@@ -82,7 +107,7 @@ absl::Status JobStore::Scan() {
     }
     if (absl::StatusOr<std::string> end = env_->ReadFile(dir + "/end.pb"); end.ok()) {
       StoredJobEnd parsed;
-      if (parsed.ParseFromString(*end)) job.end = parsed;
+      if (parsed.ParseFromString(*end)) job.end = EndFromStored(parsed);
     }
 
     auto log = std::make_shared<Log>();
@@ -158,7 +183,7 @@ absl::Status JobStore::Create(const StoredJob& spec) {
 }
 
 absl::StatusOr<JobStore::AppendResult> JobStore::Append(const std::string& job_id,
-                                                        const std::vector<v1::ExampleRecord>& records) {
+                                                        const std::vector<measure::ExampleRecord>& records) {
   std::shared_ptr<Log> log = FindLog(job_id);
   if (log == nullptr) return absl::NotFoundError(absl::StrCat("job_id: no job ", job_id));
   absl::MutexLock append_lock(&log->append_mu);
@@ -174,11 +199,11 @@ absl::StatusOr<JobStore::AppendResult> JobStore::Append(const std::string& job_i
     }
     absl::flat_hash_set<uint64_t> batch;
     for (size_t i = 0; i < records.size(); ++i) {
-      const v1::ExampleRecord& record = records[i];
-      const uint64_t key = KeyOf(record.example_index(), record.restart());
+      const measure::ExampleRecord& record = records[i];
+      const uint64_t key = KeyOf(record.example_index, record.restart);
       if (log->keys.contains(key) || !batch.insert(key).second) continue;
       result.appended.push_back(i);
-      const std::string payload = record.SerializeAsString();
+      const std::string payload = wire::RecordToProto(record).SerializeAsString();
       PutU32(kFrameMagic, &buffer);
       PutU32(static_cast<uint32_t>(payload.size()), &buffer);
       PutU32(Checksum(payload), &buffer);
@@ -217,7 +242,7 @@ absl::StatusOr<JobStore::AppendResult> JobStore::Append(const std::string& job_i
   return result;
 }
 
-absl::Status JobStore::Finish(const std::string& job_id, const StoredJobEnd& end) {
+absl::Status JobStore::Finish(const std::string& job_id, const JobEnd& end) {
   std::shared_ptr<Log> log = FindLog(job_id);
   if (log == nullptr) return absl::NotFoundError(absl::StrCat("job_id: no job ", job_id));
   absl::MutexLock append_lock(&log->append_mu);
@@ -225,7 +250,7 @@ absl::Status JobStore::Finish(const std::string& job_id, const StoredJobEnd& end
     absl::MutexLock lock(&log->mu);
     if (log->finished) return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " is already finished"));
   }
-  if (absl::Status status = WriteFileAtomically(*env_, JobDir(job_id) + "/end.pb", end.SerializeAsString());
+  if (absl::Status status = WriteFileAtomically(*env_, JobDir(job_id) + "/end.pb", EndToStored(end).SerializeAsString());
       !status.ok()) {
     return status;
   }

@@ -18,7 +18,7 @@
 // they exist whole or not at all. records.log is a sequence of frames
 //
 //   u32 magic "RRL1" (0x314C5252) | u32 payload length | u32 CRC-32 (zlib) of
-//   the payload | payload = serialized rrm.v1.ExampleRecord
+//   the payload | payload = serialized rrm.v1.ExampleRecord (wire/record_proto.h)
 //
 // (integers little-endian). A frame is appended and fdatasync'ed before the
 // record is published to readers. Open() scans every log: a frame that is cut
@@ -48,7 +48,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "core/measure/record.h"
 #include "rrm/v1/dynamics.pb.h"
+#include "server/job_state.h"
 #include "server/job_store.pb.h"
 #include "server/store_env.h"
 
@@ -59,7 +61,7 @@ class JobStore {
   // A job as found on disk at Open().
   struct RecoveredJob {
     StoredJob spec;
-    std::optional<StoredJobEnd> end;  // absent: the job was unfinished
+    std::optional<JobEnd> end;        // absent: the job was unfinished
     int64_t records = 0;              // whole frames in its log
     int64_t failed_records = 0;       // of which `error` is set
     double compute_seconds = 0;       // sum over its records
@@ -86,7 +88,8 @@ class JobStore {
   absl::Status Create(const StoredJob& spec);
 
   // Appends the records whose (example_index, restart) is not stored yet,
-  // fdatasync's, then wakes subscribers. Returns which were appended.
+  // as they are (the caller sets job_id and model), fdatasync's, then wakes
+  // subscribers. Returns which were appended.
   // NOT_FOUND for an unknown job, FAILED_PRECONDITION once the job is
   // finished; RESOURCE_EXHAUSTED for a full disk (ENOSPC, EDQUOT), INTERNAL
   // for other I/O errors (EIO): then nothing is published, the log is as
@@ -96,11 +99,11 @@ class JobStore {
     int64_t bytes = 0;
   };
   absl::StatusOr<AppendResult> Append(const std::string& job_id,
-                                      const std::vector<v1::ExampleRecord>& records);
+                                      const std::vector<measure::ExampleRecord>& records);
 
   // Writes end.pb (durably) and seals the log: no more appends; subscribers
   // are woken. FAILED_PRECONDITION if already finished.
-  absl::Status Finish(const std::string& job_id, const StoredJobEnd& end);
+  absl::Status Finish(const std::string& job_id, const JobEnd& end);
 
   // Removes the job's files (see the layout above); its readers then get
   // NOT_FOUND. NOT_FOUND for an unknown job, INTERNAL on I/O errors.

@@ -59,17 +59,17 @@ absl::StatusOr<std::string> FileSha256(const std::string& path) {
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
-v1::Provenance ProvenanceOf(const v1::ModelInfo& info) {
-  v1::Provenance p;
-  p.set_model(info.name());
-  p.set_arch(info.arch());
-  p.set_checkpoint_path(info.checkpoint_path());
-  p.set_checkpoint_sha256(info.checkpoint_sha256());
-  p.set_config_path(info.config_path());
-  p.set_config_sha256(info.config_sha256());
-  *p.mutable_overrides() = info.overrides();
-  p.set_forward_dtype(info.forward_dtype());
-  p.set_rrm_version(kRrmVersion);
+Provenance ProvenanceOf(const ModelInfo& info) {
+  Provenance p;
+  p.model = info.name;
+  p.arch = info.arch;
+  p.checkpoint_path = info.checkpoint_path;
+  p.checkpoint_sha256 = info.checkpoint_sha256;
+  p.config_path = info.config_path;
+  p.config_sha256 = info.config_sha256;
+  p.overrides = info.overrides;
+  p.forward_dtype = info.forward_dtype;
+  p.rrm_version = kRrmVersion;
   return p;
 }
 
@@ -79,7 +79,7 @@ ModelRegistry::ModelRegistry(std::vector<DeviceSlot> slots, Metrics* metrics)
   PublishWeights();
 }
 
-absl::StatusOr<v1::ModelInfo> ModelRegistry::Load(const std::string& name, const std::string& checkpoint_path,
+absl::StatusOr<ModelInfo> ModelRegistry::Load(const std::string& name, const std::string& checkpoint_path,
                                                   const std::string& config_path,
                                                   const std::vector<std::string>& overrides,
                                                   const std::vector<std::string>& devices) {
@@ -144,27 +144,27 @@ absl::StatusOr<v1::ModelInfo> ModelRegistry::Load(const std::string& name, const
 
   const model::RecurrentModel& any = *entry.replicas.begin()->second;
   const model::ModelConfig& c = any.config();
-  v1::ModelInfo& info = entry.info;
-  info.set_name(name);
-  info.set_checkpoint_path(checkpoint_path);
-  info.set_config_path(used_config);
-  for (const std::string& o : overrides) info.add_overrides(o);
-  for (const DeviceSlot& slot : targets) info.add_devices(slot.name);
-  info.set_arch(c.arch_name);
-  info.set_seq_len(c.seq_len);
-  info.set_vocab_size(c.vocab_size);
-  info.set_num_puzzle_identifiers(c.num_puzzle_identifiers);
-  info.set_puzzle_positions(c.puzzle_positions());
-  info.set_halt_max_steps(c.halt_max_steps);
-  info.set_updates_per_segment(c.updates_per_segment());
-  info.set_forward_dtype(c.forward_dtype);
+  ModelInfo& info = entry.info;
+  info.name = name;
+  info.checkpoint_path = checkpoint_path;
+  info.config_path = used_config;
+  info.overrides = overrides;
+  for (const DeviceSlot& slot : targets) info.devices.push_back(slot.name);
+  info.arch = c.arch_name;
+  info.seq_len = c.seq_len;
+  info.vocab_size = c.vocab_size;
+  info.num_puzzle_identifiers = c.num_puzzle_identifiers;
+  info.puzzle_positions = c.puzzle_positions();
+  info.halt_max_steps = c.halt_max_steps;
+  info.updates_per_segment = c.updates_per_segment();
+  info.forward_dtype = c.forward_dtype;
   // Accounted per replica as the checkpoint's size: the state dict is the
   // weights (upstream stores float32; a bfloat16 replica holds about half).
   std::error_code error;
   const auto file_bytes = std::filesystem::file_size(checkpoint_path, error);
-  info.set_parameter_bytes(error ? 0 : static_cast<int64_t>(file_bytes));
-  info.set_checkpoint_sha256(checkpoint_sha256);
-  info.set_config_sha256(config_sha256);
+  info.parameter_bytes = error ? 0 : static_cast<int64_t>(file_bytes);
+  info.checkpoint_sha256 = checkpoint_sha256;
+  info.config_sha256 = config_sha256;
   models_[name] = std::move(entry);
   PublishWeights();
   return models_[name].info;
@@ -192,16 +192,16 @@ std::shared_ptr<const model::RecurrentModel> ModelRegistry::FindAny(const std::s
   return it == models_.end() || it->second.replicas.empty() ? nullptr : it->second.replicas.begin()->second;
 }
 
-std::optional<v1::ModelInfo> ModelRegistry::Info(const std::string& name) const {
+std::optional<ModelInfo> ModelRegistry::Info(const std::string& name) const {
   absl::MutexLock lock(&mu_);
   auto it = models_.find(name);
   if (it == models_.end()) return std::nullopt;
   return it->second.info;
 }
 
-std::vector<v1::ModelInfo> ModelRegistry::List() const {
+std::vector<ModelInfo> ModelRegistry::List() const {
   absl::MutexLock lock(&mu_);
-  std::vector<v1::ModelInfo> result;
+  std::vector<ModelInfo> result;
   for (const auto& [name, entry] : models_) result.push_back(entry.info);
   return result;
 }
@@ -218,7 +218,7 @@ void ModelRegistry::PublishWeights() {
   for (const DeviceSlot& slot : slots_) {
     double bytes = 0;
     for (const auto& [name, entry] : models_) {
-      if (entry.replicas.count(slot.name) > 0) bytes += static_cast<double>(entry.info.parameter_bytes());
+      if (entry.replicas.count(slot.name) > 0) bytes += static_cast<double>(entry.info.parameter_bytes);
     }
     metrics_->SetDeviceWeightBytes(slot.name, bytes);
   }

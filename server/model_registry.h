@@ -9,6 +9,7 @@
 #ifndef RRM_SERVER_MODEL_REGISTRY_H_
 #define RRM_SERVER_MODEL_REGISTRY_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,8 +23,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "core/model/recurrent_model.h"
-#include "rrm/v1/dynamics.pb.h"
 #include "server/metrics.h"
+#include "server/model_info.h"
 
 namespace rrm::server {
 
@@ -38,14 +39,11 @@ struct DeviceSlot {
 // ... INVALID_ARGUMENT naming the entry for a malformed or absent device.
 absl::StatusOr<std::vector<DeviceSlot>> ParseDevices(const std::string& list);
 
-// rrmd's release, reported in every job's provenance (proto Provenance).
-inline constexpr char kRrmVersion[] = "0.1.0";
-
 // The lower-case hex SHA-256 of a file's bytes; NOT_FOUND if it cannot be opened.
 absl::StatusOr<std::string> FileSha256(const std::string& path);
 
 // A job's provenance from the ModelInfo of its model (rrm_version: kRrmVersion).
-v1::Provenance ProvenanceOf(const v1::ModelInfo& info);
+Provenance ProvenanceOf(const ModelInfo& info);
 
 class ModelRegistry {
  public:
@@ -60,7 +58,7 @@ class ModelRegistry {
   // unknown device (listing the workers), ALREADY_EXISTS for a name in use,
   // and the loader's own errors (NOT_FOUND, FAILED_PRECONDITION...) prefixed
   // with "checkpoint_path: ".
-  absl::StatusOr<v1::ModelInfo> Load(const std::string& name, const std::string& checkpoint_path,
+  absl::StatusOr<ModelInfo> Load(const std::string& name, const std::string& checkpoint_path,
                                      const std::string& config_path, const std::vector<std::string>& overrides,
                                      const std::vector<std::string>& devices);
 
@@ -74,13 +72,13 @@ class ModelRegistry {
   std::shared_ptr<const model::RecurrentModel> FindAny(const std::string& name) const;
 
   // The ModelInfo of `name` as loaded (with its checkpoint's sha256), or nullopt.
-  std::optional<v1::ModelInfo> Info(const std::string& name) const;
-  std::vector<v1::ModelInfo> List() const;
+  std::optional<ModelInfo> Info(const std::string& name) const;
+  std::vector<ModelInfo> List() const;
   std::vector<std::string> Names() const;
 
  private:
   struct Entry {
-    v1::ModelInfo info;
+    ModelInfo info;
     std::map<std::string, std::shared_ptr<const model::RecurrentModel>> replicas;  // by worker name
   };
   void PublishWeights() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -178,10 +178,10 @@ absl::Status Serve() {
     if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
       return absl::InvalidArgumentError(absl::StrCat("--model: expected NAME=CHECKPOINT_PATH, found '", entry, "'"));
     }
-    absl::StatusOr<rrm::v1::ModelInfo> info = jobs.PreloadModel(entry.substr(0, eq), entry.substr(eq + 1));
+    absl::StatusOr<rrm::server::ModelInfo> info = jobs.PreloadModel(entry.substr(0, eq), entry.substr(eq + 1));
     if (!info.ok()) return absl::Status(info.status().code(), absl::StrCat("--model ", entry, ": ", info.status().message()));
-    std::cerr << "rrmd: loaded model " << info->name() << " (" << info->arch() << ") on "
-              << absl::StrJoin(info->devices(), ", ") << "\n";
+    std::cerr << "rrmd: loaded model " << info->name << " (" << info->arch << ") on "
+              << absl::StrJoin(info->devices, ", ") << "\n";
   }
   RRM_RETURN_IF_ERROR(jobs.Recover());
   const double retain_days = absl::GetFlag(FLAGS_retain_finished_days);

@@ -54,14 +54,15 @@ class Server {
 
   // Polls GetJob until `done` holds (every 20 ms, at most 5 minutes: a bound
   // for a hung server, not a timing assertion).
-  v1::Job WaitFor(const std::string& job_id, const std::function<bool(const v1::Job&)>& done) {
-    v1::Job job;
+  JobStatus WaitFor(const std::string& job_id, const std::function<bool(const JobStatus&)>& done) {
+    JobStatus job;
     for (int i = 0; i < 15000; ++i) {
       job = *jobs_.Get(job_id, caller_);
       if (done(job)) return job;
       absl::SleepFor(absl::Milliseconds(20));
     }
-    ADD_FAILURE() << "job " << job_id << " never reached the awaited state: " << job.DebugString();
+    ADD_FAILURE() << "job " << job_id << " never reached the awaited state: "
+                  << JobStateName(job.state) << " " << job.error;
     return job;
   }
 
@@ -79,16 +80,13 @@ class Server {
   std::vector<std::unique_ptr<DeviceWorker>> workers_;
 };
 
-bool Finished(const v1::Job& job) {
-  return job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_FAILED ||
-         job.state() == v1::JOB_STATE_CANCELLED;
-}
+bool Finished(const JobStatus& job) { return IsFinished(job.state); }
 
-// What a restarted server finds on disk for the job: its end state (or
-// UNSPECIFIED when unfinished) and its records' (example, restart) keys,
-// checked to be stored once each.
+// What a restarted server finds on disk for the job: its end state (nullopt
+// when unfinished) and its records' (example, restart) keys, checked to be
+// stored once each.
 struct OnDisk {
-  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  std::optional<JobState> state;
   std::set<std::pair<int, int>> keys;
 };
 OnDisk Reopen(const std::string& data_dir, const std::string& job_id) {
@@ -97,7 +95,7 @@ OnDisk Reopen(const std::string& data_dir, const std::string& job_id) {
   EXPECT_TRUE(store.ok()) << store.status();
   for (const JobStore::RecoveredJob& job : (*store)->recovered()) {
     if (job.spec.job_id() != job_id) continue;
-    if (job.end.has_value()) result.state = job.end->state();
+    if (job.end.has_value()) result.state = job.end->state;
   }
   for (const v1::ExampleRecord& r : *(*store)->Read(job_id, 0, 100000)) {
     EXPECT_TRUE(result.keys.insert({r.example_index(), r.restart()}).second) << "stored twice: " << r.example_index();
@@ -112,21 +110,21 @@ TEST(JobManagerDisk, FullDiskPausesTheJobAndItResumesWhenSpaceReturnsWithEveryRe
     Server server(dir);
     server.env().FailAppendsAfter(1, ENOSPC);  // the first item's records land, then the disk is full
     id = server.Submit(rrm::testing::SudokuJob("trm", 8, 2, 2));
-    const v1::Job paused = server.WaitFor(id, [](const v1::Job& j) { return !j.paused().empty(); });
-    EXPECT_EQ(paused.state(), v1::JOB_STATE_RUNNING);
-    EXPECT_THAT(paused.paused(), HasSubstr("disk full: cannot write"));
-    EXPECT_THAT(paused.paused(), HasSubstr("No space left on device"));
-    EXPECT_EQ(paused.records_stored(), 2);
+    const JobStatus paused = server.WaitFor(id, [](const JobStatus& j) { return !j.paused.empty(); });
+    EXPECT_EQ(paused.state, JobState::kRunning);
+    EXPECT_THAT(paused.paused, HasSubstr("disk full: cannot write"));
+    EXPECT_THAT(paused.paused, HasSubstr("No space left on device"));
+    EXPECT_EQ(paused.records_stored, 2);
 
     server.env().FailAppendsAfter(0, 0);  // space returns
-    const v1::Job done = server.WaitFor(id, Finished);
-    EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error();
-    EXPECT_EQ(done.records_stored(), 8);
-    EXPECT_EQ(done.records_failed(), 0);
-    EXPECT_EQ(done.paused(), "");
+    const JobStatus done = server.WaitFor(id, Finished);
+    EXPECT_EQ(done.state, JobState::kSucceeded) << done.error;
+    EXPECT_EQ(done.records_stored, 8);
+    EXPECT_EQ(done.records_failed, 0);
+    EXPECT_EQ(done.paused, "");
   }
   const OnDisk on_disk = Reopen(dir, id);  // as a restarted server finds it
-  EXPECT_EQ(on_disk.state, v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(on_disk.state, JobState::kSucceeded);
   EXPECT_EQ(on_disk.keys.size(), 8u);
 }
 
@@ -137,14 +135,14 @@ TEST(JobManagerDisk, FailingDiskFailsTheJobNamingTheFileAndKeepsWhatWasStored) {
     Server server(dir);
     server.env().FailAppendsAfter(1, EIO);
     id = server.Submit(rrm::testing::SudokuJob("trm", 8, 2, 2));
-    const v1::Job done = server.WaitFor(id, Finished);
-    EXPECT_EQ(done.state(), v1::JOB_STATE_FAILED);
-    EXPECT_THAT(done.error(), HasSubstr("storing records: cannot write"));
-    EXPECT_THAT(done.error(), HasSubstr("records.log: Input/output error"));
-    EXPECT_EQ(done.records_stored(), 2);
+    const JobStatus done = server.WaitFor(id, Finished);
+    EXPECT_EQ(done.state, JobState::kFailed);
+    EXPECT_THAT(done.error, HasSubstr("storing records: cannot write"));
+    EXPECT_THAT(done.error, HasSubstr("records.log: Input/output error"));
+    EXPECT_EQ(done.records_stored, 2);
   }
   const OnDisk on_disk = Reopen(dir, id);
-  EXPECT_EQ(on_disk.state, v1::JOB_STATE_FAILED);
+  EXPECT_EQ(on_disk.state, JobState::kFailed);
   EXPECT_EQ(on_disk.keys.size(), 2u);
 }
 
@@ -155,21 +153,21 @@ TEST(JobManagerDisk, CancelWhilePausedEndsTheJobKeepsItsStoredRecordsAndFreesThe
     Server server(dir);
     server.env().FailAppendsAfter(1, ENOSPC);
     id = server.Submit(rrm::testing::SudokuJob("trm", 8, 2, 2));
-    server.WaitFor(id, [](const v1::Job& j) { return !j.paused().empty(); });
-    absl::StatusOr<v1::Job> cancelled = server.jobs().Cancel(id, server.caller());
+    server.WaitFor(id, [](const JobStatus& j) { return !j.paused.empty(); });
+    absl::StatusOr<JobStatus> cancelled = server.jobs().Cancel(id, server.caller());
     ASSERT_TRUE(cancelled.ok()) << cancelled.status();
-    EXPECT_EQ(cancelled->state(), v1::JOB_STATE_CANCELLED);
-    EXPECT_EQ(cancelled->paused(), "");
-    EXPECT_EQ(cancelled->records_stored(), 2);
+    EXPECT_EQ(cancelled->state, JobState::kCancelled);
+    EXPECT_EQ(cancelled->paused, "");
+    EXPECT_EQ(cancelled->records_stored, 2);
 
     server.env().FailAppendsAfter(0, 0);
     // The workers left their waits: a new job runs to the end.
     const std::string next = server.Submit(rrm::testing::SudokuJob("trm", 4, 2, 2));
-    EXPECT_EQ(server.WaitFor(next, Finished).state(), v1::JOB_STATE_SUCCEEDED);
-    EXPECT_EQ(server.jobs().Get(id, server.caller())->records_stored(), 2);
+    EXPECT_EQ(server.WaitFor(next, Finished).state, JobState::kSucceeded);
+    EXPECT_EQ(server.jobs().Get(id, server.caller())->records_stored, 2);
   }
   const OnDisk on_disk = Reopen(dir, id);
-  EXPECT_EQ(on_disk.state, v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(on_disk.state, JobState::kCancelled);
   EXPECT_EQ(on_disk.keys.size(), 2u);
 }
 

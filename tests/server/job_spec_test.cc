@@ -25,7 +25,7 @@ class JobSpecTest : public ::testing::Test {
 
   ModelRegistry registry_;
   JobSpecParser parser_;
-  absl::StatusOr<v1::ModelInfo> model_;
+  absl::StatusOr<ModelInfo> model_;
   Caller caller_ = *Authenticator().Check(std::nullopt);
 };
 
@@ -35,7 +35,7 @@ TEST_F(JobSpecTest, ResolvesEveryDefaultAtSubmit) {
   request.set_idempotency_key("k-1");
   absl::StatusOr<JobSpec> spec = Parse(request);
   ASSERT_TRUE(spec.ok()) << spec.status();
-  EXPECT_EQ(spec->options.segments, model_->halt_max_steps());  // the checkpoint's, fixed now
+  EXPECT_EQ(spec->options.segments, model_->halt_max_steps);  // the checkpoint's, fixed now
   EXPECT_GT(spec->options.segments, 0);
   EXPECT_EQ(spec->options.lyapunov_draws, 1);
   EXPECT_EQ(spec->options.lyapunov_method, measure::LyapunovMethod::kQr);
@@ -47,7 +47,7 @@ TEST_F(JobSpecTest, ResolvesEveryDefaultAtSubmit) {
   EXPECT_EQ(spec->idempotency_key, "k-1");
   // GetJob shows the options as resolved.
   const v1::JobOptions shown = JobOptionsOf(*spec);
-  EXPECT_EQ(shown.segments(), model_->halt_max_steps());
+  EXPECT_EQ(shown.segments(), model_->halt_max_steps);
   EXPECT_EQ(shown.batch_size(), SubmitLimits{}.default_batch_size);
   EXPECT_EQ(shown.restarts().kind(), "none");
 }
@@ -64,6 +64,8 @@ TEST_F(JobSpecTest, StoredSpecReadsBackAsAccepted) {
   request.mutable_puzzles()->set_first_example_index(10);
   absl::StatusOr<JobSpec> spec = Parse(request);
   ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_FALSE(spec->provenance.has_value()) << "JobManager fills it in at submit";
+  spec->provenance = ProvenanceOf(*model_);
 
   StoredJob stored = SpecToStored(*spec);
   EXPECT_FALSE(stored.has_request()) << "the resolved spec is stored, not the request";
@@ -78,6 +80,10 @@ TEST_F(JobSpecTest, StoredSpecReadsBackAsAccepted) {
   EXPECT_EQ(back->restarts, 2);
   EXPECT_EQ(back->deadline_seconds, 600);
   EXPECT_EQ(back->labels.at("study"), "s1");
+  ASSERT_TRUE(back->provenance.has_value());
+  EXPECT_EQ(back->provenance->checkpoint_sha256, model_->checkpoint_sha256);
+  EXPECT_EQ(back->provenance->arch, model_->arch);
+  EXPECT_EQ(back->provenance->rrm_version, kRrmVersion);
   EXPECT_TRUE(torch::equal(back->puzzles->inputs, spec->puzzles->inputs));
 }
 

@@ -25,13 +25,13 @@ StoredJob Spec(const std::string& id) {
   return spec;
 }
 
-v1::ExampleRecord Record(int example, int restart = 0) {
-  v1::ExampleRecord r;
-  r.set_job_id("j-1");
-  r.set_example_index(example);
-  r.set_restart(restart);
-  r.set_puzzle_id("p" + std::to_string(example));
-  r.add_prediction(example);
+measure::ExampleRecord Record(int example, int restart = 0) {
+  measure::ExampleRecord r;
+  r.job_id = "j-1";
+  r.example_index = example;
+  r.restart = restart;
+  r.puzzle_id = "p" + std::to_string(example);
+  r.prediction = {example};
   return r;
 }
 
@@ -122,16 +122,34 @@ TEST(JobStore, KeepsTheFinalStateAndSealsTheLog) {
     ASSERT_TRUE((*store)->Create(Spec("j-1")).ok());
     bool woken = false;
     (*store)->Subscribe("j-1", 0, [&] { woken = true; });
-    StoredJobEnd end;
-    end.set_state(v1::JOB_STATE_CANCELLED);
-    ASSERT_TRUE((*store)->Finish("j-1", end).ok());
+    ASSERT_TRUE((*store)->Finish("j-1", JobEnd{JobState::kCancelled, "cancelled by CancelJob", 1.0}).ok());
     EXPECT_TRUE(woken);
     EXPECT_EQ((*store)->Append("j-1", {Record(0)}).status().code(), absl::StatusCode::kFailedPrecondition);
   }
   auto store = JobStore::Open(dir);
   ASSERT_TRUE((*store)->recovered()[0].end.has_value());
-  EXPECT_EQ((*store)->recovered()[0].end->state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ((*store)->recovered()[0].end->state, JobState::kCancelled);
+  EXPECT_EQ((*store)->recovered()[0].end->error, "cancelled by CancelJob");
+  EXPECT_EQ((*store)->recovered()[0].end->finished_unix, 1.0);
   EXPECT_TRUE((*store)->State("j-1")->finished);
+}
+
+TEST(JobStore, AnEndWithAStateThisBuildDoesNotKnowReadsBackAsFailedNamingIt) {
+  const std::string dir = Folder("unknown_end");
+  {
+    auto store = JobStore::Open(dir);
+    ASSERT_TRUE((*store)->Create(Spec("j-1")).ok());
+  }
+  StoredJobEnd end;
+  end.set_state(static_cast<v1::JobState>(42));
+  end.set_error("paused forever");
+  std::ofstream(dir + "/jobs/j-1/end.pb", std::ios::binary) << end.SerializeAsString();
+  auto store = JobStore::Open(dir);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->recovered().at(0).end.has_value());
+  EXPECT_EQ((*store)->recovered()[0].end->state, JobState::kFailed);
+  EXPECT_EQ((*store)->recovered()[0].end->error, "end.pb: state 42 is not a final state this build knows; paused forever");
+  EXPECT_TRUE((*store)->State("j-1")->finished) << "a job with an end is finished whatever its state";
 }
 
 TEST(JobStore, IgnoresAJobWhoseSpecNeverLanded) {
@@ -221,8 +239,7 @@ TEST(JobStore, FinishOnAFullDiskLeavesTheJobOpenForALaterFinish) {
   auto store = JobStore::Open(dir, &env);
   ASSERT_TRUE((*store)->Create(Spec("j-1")).ok());
   ASSERT_TRUE((*store)->Append("j-1", {Record(0)}).ok());
-  StoredJobEnd end;
-  end.set_state(v1::JOB_STATE_SUCCEEDED);
+  const JobEnd end{JobState::kSucceeded, "", 1.0};
   env.Fail(ENOSPC);
   EXPECT_EQ((*store)->Finish("j-1", end).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_FALSE((*store)->State("j-1")->finished);

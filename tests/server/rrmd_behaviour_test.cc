@@ -458,6 +458,12 @@ TEST_F(RrmdBehaviour, RejectsEveryBadSubmissionNamingTheField) {
   EXPECT_EQ(StreamAll(*stub_, "j-unknown", 0, &records).error_code(), grpc::StatusCode::NOT_FOUND);
   const std::string job_id = MustSubmit(SudokuJob("trm", 1, 2, 1));
   EXPECT_EQ(StreamAll(*stub_, job_id, -1, &records).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::ListJobsRequest list;
+  list.set_state(static_cast<v1::JobState>(42));  // a state of some newer client
+  auto list_context = Context();
+  const grpc::Status listed = stub_->ListJobs(list_context.get(), list, &jobs);
+  EXPECT_EQ(listed.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(listed.error_message(), HasSubstr("state: expected a JobState or JOB_STATE_UNSPECIFIED, found 42"));
   v1::LoadModelRequest load;
   load.set_name("bad name!");
   load.set_checkpoint_path("trm_mlpt/step_0");
