@@ -15,9 +15,14 @@
 #   1. parity: rrm-measure on every tests/fixtures/<variant> with the reference's
 #      own states as teacher (--teacher_states, as tests/model/parity_test.cc
 #      does), compared with expected/{z_H,z_L,logits}.npy;
-#   2. speed: bench-forward at the official sizes (trm_mlpt, trm, hrm; hidden 512)
+#   2. memory: tools/memory-probe, rrmd's own reading of the device's memory
+#      (server/device_memory.cc: the caching allocator and cudaMemGetInfo on
+#      CUDA) against a 256 MiB tensor;
+#   3. speed: bench-forward at the official sizes (trm_mlpt, trm, hrm; hidden 512)
 #      for k = 0, 4, 8 in float32 and bfloat16;
-# and prints the two tables in one report. --device=cpu uses this checkout's build/ (Debian's
+# and prints the three in one report. A memory-probe that does not build
+# (CUDA's runtime headers missing, say) is reported and fails the check at the
+# end, after the speed table. --device=cpu uses this checkout's build/ (Debian's
 # LibTorch, as scripts/build.sh configured it) so the dry run compiles only what
 # changed; --quick shrinks the speed part to hidden 64, batch 1.
 set -euo pipefail
@@ -65,13 +70,14 @@ case "$DEVICE" in
       || { tail -30 "$BUILD.configure.log"; exit 1; }
     cmake --build "$BUILD" -j "$(nproc)" --target rrm-measure bench-forward > "$BUILD.build.log" 2>&1 \
       || { tail -30 "$BUILD.build.log"; exit 1; }
+    cmake --build "$BUILD" -j "$(nproc)" --target memory-probe > "$BUILD.probe.log" 2>&1 || PROBE_LOG=$BUILD.probe.log
     TOL=1e-4  # other kernels, other summation orders than the CPU reference
     ;;
   cpu)
     PY=/usr/bin/python3
     BUILD=${BUILD:-build}
     [ -f "$BUILD/CMakeCache.txt" ] || { echo "gpu-check: $BUILD/ not configured: run scripts/build.sh first" >&2; exit 1; }
-    cmake --build "$BUILD" -j 2 --target rrm-measure bench-forward > /dev/null
+    cmake --build "$BUILD" -j 2 --target rrm-measure bench-forward memory-probe > /dev/null
     TOL=1e-5  # tests/model/parity_test.cc's bound
     ;;
   *) echo "gpu-check: --device: expected cuda, cuda:N or cpu, found '$DEVICE'" >&2; exit 2 ;;
@@ -102,6 +108,14 @@ sys.exit(0 if ok else 1)
 EOF
 done
 head -1 "$OUT/$name.log"  # rrm-measure's start-up line: threads and BLAS
+
+echo
+echo "== device memory on $DEVICE (tools/memory-probe: server/device_memory.cc as rrmd reads it)"
+if [ -n "${PROBE_LOG:-}" ]; then
+  echo "memory-probe did not build ($PROBE_LOG):"; tail -15 "$PROBE_LOG"; status=1
+else
+  "$BUILD/bin/memory-probe" --device="$DEVICE" --mib="$([ "$QUICK" = 1 ] && echo 64 || echo 256)" || status=1
+fi
 
 echo
 echo "== bench-forward on $DEVICE"
