@@ -511,6 +511,7 @@ void JobManager::StoreRecords(const std::string& job_id, std::vector<measure::Ex
   if (metrics_ != nullptr) {
     metrics_->RecordsStored(static_cast<double>(appended->appended.size()), static_cast<double>(appended->bytes));
   }
+  PublishStoreBytes();
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return;
@@ -571,12 +572,11 @@ void JobManager::FlushEnds() {
       std::cerr << "rrmd: job " << job_id << ": " << status << "\n";
     }
   }
-  if (!ends.empty()) PublishStoreBytes();
+  PublishStoreBytes();
 }
 
 void JobManager::PublishStoreBytes() {
-  // Appends are counted as they land (RecordsStored); a spec, an end or a
-  // delete changes the tree by a size only the file system knows, so re-read it.
+  // The store counts every byte it writes and deletes; this only copies it.
   if (metrics_ != nullptr) metrics_->SetStoreBytes(static_cast<double>(store_->TotalBytes()));
 }
 

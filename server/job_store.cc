@@ -68,6 +68,7 @@ struct JobStore::Log {
   std::vector<int64_t> offsets ABSL_GUARDED_BY(mu);  // frame start per stream index
   std::vector<uint32_t> lengths ABSL_GUARDED_BY(mu);  // payload length per stream index
   int64_t end_offset ABSL_GUARDED_BY(mu) = 0;
+  int64_t spec_and_end_bytes ABSL_GUARDED_BY(mu) = 0;  // spec.pb and end.pb (the log is end_offset)
   absl::flat_hash_set<uint64_t> keys ABSL_GUARDED_BY(mu);
   bool finished ABSL_GUARDED_BY(mu) = false;
   std::vector<std::function<void()>> waiters ABSL_GUARDED_BY(mu);
@@ -105,7 +106,9 @@ absl::Status JobStore::Scan() {
       std::cerr << "rrmd: skipping " << dir << ": no readable spec.pb\n";
       continue;
     }
+    int64_t spec_and_end_bytes = static_cast<int64_t>(spec->size());
     if (absl::StatusOr<std::string> end = env_->ReadFile(dir + "/end.pb"); end.ok()) {
+      spec_and_end_bytes += static_cast<int64_t>(end->size());
       StoredJobEnd parsed;
       if (parsed.ParseFromString(*end)) job.end = EndFromStored(parsed);
     }
@@ -137,6 +140,8 @@ absl::Status JobStore::Scan() {
       RRM_RETURN_IF_ERROR(log->file->Truncate(static_cast<int64_t>(at)));
     }
     log->end_offset = static_cast<int64_t>(at);
+    log->spec_and_end_bytes = spec_and_end_bytes;
+    total_bytes_ += log->end_offset + spec_and_end_bytes;
     log->finished = job.end.has_value();
     {
       absl::MutexLock store_lock(&mu_);
@@ -169,7 +174,8 @@ absl::Status JobStore::Create(const StoredJob& spec) {
     status = file.status();
     if (file.ok()) log->file = *std::move(file);
   }
-  if (status.ok()) status = WriteFileAtomically(*env_, dir + "/spec.pb", spec.SerializeAsString());
+  const std::string contents = spec.SerializeAsString();
+  if (status.ok()) status = WriteFileAtomically(*env_, dir + "/spec.pb", contents);
   if (status.ok()) status = env_->SyncDir(data_dir_ + "/jobs");
   if (!status.ok()) {
     // Not acknowledged: leave nothing behind (best effort; Scan ignores the rest).
@@ -177,6 +183,11 @@ absl::Status JobStore::Create(const StoredJob& spec) {
     (void)env_->RemoveAll(dir);
     return status;
   }
+  {
+    absl::MutexLock log_lock(&log->mu);
+    log->spec_and_end_bytes = static_cast<int64_t>(contents.size());
+  }
+  total_bytes_ += static_cast<int64_t>(contents.size());
   absl::MutexLock lock(&mu_);
   logs_[job_id] = std::move(log);
   return absl::OkStatus();
@@ -237,6 +248,7 @@ absl::StatusOr<JobStore::AppendResult> JobStore::Append(const std::string& job_i
     log->end_offset = at;
     waiters.swap(log->waiters);
   }
+  total_bytes_ += static_cast<int64_t>(buffer.size());
   for (auto& wake : waiters) wake();
   result.bytes = static_cast<int64_t>(buffer.size());
   return result;
@@ -250,13 +262,15 @@ absl::Status JobStore::Finish(const std::string& job_id, const JobEnd& end) {
     absl::MutexLock lock(&log->mu);
     if (log->finished) return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " is already finished"));
   }
-  if (absl::Status status = WriteFileAtomically(*env_, JobDir(job_id) + "/end.pb", EndToStored(end).SerializeAsString());
-      !status.ok()) {
+  const std::string contents = EndToStored(end).SerializeAsString();
+  if (absl::Status status = WriteFileAtomically(*env_, JobDir(job_id) + "/end.pb", contents); !status.ok()) {
     return status;
   }
+  total_bytes_ += static_cast<int64_t>(contents.size());
   std::vector<std::function<void()>> waiters;
   {
     absl::MutexLock lock(&log->mu);
+    log->spec_and_end_bytes += static_cast<int64_t>(contents.size());
     log->finished = true;
     waiters.swap(log->waiters);
   }
@@ -285,14 +299,13 @@ absl::Status JobStore::Delete(const std::string& job_id) {
   }
   {
     absl::MutexLock lock(&log->mu);
+    total_bytes_ -= log->end_offset + log->spec_and_end_bytes;  // out of jobs/ since the rename
     log->finished = true;
     waiters.swap(log->waiters);
   }
   for (auto& wake : waiters) wake();  // readers find the job gone
   return env_->RemoveAll(trash + "/" + job_id);
 }
-
-int64_t JobStore::TotalBytes() const { return env_->TreeBytes(data_dir_ + "/jobs"); }
 
 absl::StatusOr<absl::flat_hash_set<std::pair<int32_t, int32_t>>> JobStore::StoredKeys(
     const std::string& job_id) const {

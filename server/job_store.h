@@ -35,6 +35,7 @@
 #ifndef RRM_SERVER_JOB_STORE_H_
 #define RRM_SERVER_JOB_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -109,8 +110,10 @@ class JobStore {
   // NOT_FOUND. NOT_FOUND for an unknown job, INTERNAL on I/O errors.
   absl::Status Delete(const std::string& job_id);
 
-  // Bytes of every job's spec, log and end file, as of now.
-  int64_t TotalBytes() const;
+  // Bytes of every job's spec, log and end file, as of now: counted as the
+  // store writes, truncates and deletes them (Open counts what it found), so
+  // reading it costs nothing. Folders Open skipped are not jobs and not counted.
+  int64_t TotalBytes() const { return total_bytes_.load(); }
 
   // Keys (example_index, restart) already stored for the job.
   absl::StatusOr<absl::flat_hash_set<std::pair<int32_t, int32_t>>> StoredKeys(const std::string& job_id) const;
@@ -147,6 +150,7 @@ class JobStore {
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Log>> logs_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> total_bytes_{0};
 };
 
 }  // namespace rrm::server

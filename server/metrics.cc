@@ -105,7 +105,6 @@ void Metrics::SetDeviceInRotation(const std::string& device, bool in_rotation) {
 void Metrics::RecordsStored(double records, double bytes) {
   records_stored_.Increment(records);
   record_bytes_.Increment(bytes);
-  store_bytes_.Increment(bytes);
 }
 void Metrics::SetStoreBytes(double bytes) { store_bytes_.Set(bytes); }
 void Metrics::Rpc(const std::string& method, const std::string& code) {

@@ -153,15 +153,6 @@ class PosixEnv : public StoreEnv {
     return std::make_unique<PosixFile>(fd, path);
   }
 
-  int64_t TreeBytes(const std::string& path) override {
-    std::error_code error;
-    int64_t bytes = 0;
-    for (auto it = std::filesystem::recursive_directory_iterator(path, error);
-         !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
-      if (it->is_regular_file(error)) bytes += static_cast<int64_t>(it->file_size(error));
-    }
-    return bytes;
-  }
 };
 
 }  // namespace

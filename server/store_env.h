@@ -62,8 +62,6 @@ class StoreEnv {
   virtual absl::Status SyncDir(const std::string& path) = 0;
   // Opens `path` for reading and writing, creating it; `truncate` empties it.
   virtual absl::StatusOr<std::unique_ptr<StoreFile>> OpenFile(const std::string& path, bool truncate) = 0;
-  // Bytes of the regular files under `path` (0 when it does not exist).
-  virtual int64_t TreeBytes(const std::string& path) = 0;
 };
 
 // The Status for a failed system call: RESOURCE_EXHAUSTED for ENOSPC and

@@ -53,7 +53,6 @@ class FaultEnv : public StoreEnv {
     if (!file.ok()) return file.status();
     return std::make_unique<File>(this, *std::move(file), path);
   }
-  int64_t TreeBytes(const std::string& path) override { return real_->TreeBytes(path); }
 
  private:
   class File : public StoreFile {

@@ -152,6 +152,38 @@ TEST(JobStore, AnEndWithAStateThisBuildDoesNotKnowReadsBackAsFailedNamingIt) {
   EXPECT_TRUE((*store)->State("j-1")->finished) << "a job with an end is finished whatever its state";
 }
 
+// Bytes of the regular files under `dir` (what `du` would add up).
+int64_t BytesOnDisk(const std::string& dir) {
+  int64_t bytes = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file()) bytes += static_cast<int64_t>(entry.file_size());
+  }
+  return bytes;
+}
+
+TEST(JobStore, TotalBytesFollowsTheFilesThroughCreateAppendFinishTornTailAndDelete) {
+  const std::string dir = Folder("bytes");
+  {
+    auto store = JobStore::Open(dir);
+    EXPECT_EQ((*store)->TotalBytes(), 0);
+    ASSERT_TRUE((*store)->Create(Spec("j-1")).ok());
+    ASSERT_TRUE((*store)->Create(Spec("j-2")).ok());
+    EXPECT_EQ((*store)->TotalBytes(), BytesOnDisk(dir + "/jobs"));
+    ASSERT_TRUE((*store)->Append("j-1", {Record(0), Record(1)}).ok());
+    ASSERT_TRUE((*store)->Append("j-2", {Record(0)}).ok());
+    EXPECT_EQ((*store)->TotalBytes(), BytesOnDisk(dir + "/jobs"));
+    ASSERT_TRUE((*store)->Finish("j-1", JobEnd{JobState::kSucceeded, "", 1.0}).ok());
+    EXPECT_EQ((*store)->TotalBytes(), BytesOnDisk(dir + "/jobs"));
+  }
+  std::ofstream(dir + "/jobs/j-2/records.log", std::ios::app | std::ios::binary) << "torn";
+  auto store = JobStore::Open(dir);  // counts what it found, after cutting the torn tail
+  EXPECT_EQ((*store)->TotalBytes(), BytesOnDisk(dir + "/jobs"));
+  const int64_t both = (*store)->TotalBytes();
+  ASSERT_TRUE((*store)->Delete("j-1").ok());
+  EXPECT_EQ((*store)->TotalBytes(), BytesOnDisk(dir + "/jobs"));
+  EXPECT_LT((*store)->TotalBytes(), both);
+}
+
 TEST(JobStore, IgnoresAJobWhoseSpecNeverLanded) {
   const std::string dir = Folder("no_spec");
   std::filesystem::create_directories(dir + "/jobs/j-9");
