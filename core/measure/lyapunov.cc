@@ -1,7 +1,10 @@
 #include "core/measure/lyapunov.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/common/splitmix64.h"
@@ -72,16 +75,30 @@ void RunTangentTrajectory(const TangentMap& map, const torch::Tensor& x0, const 
 }
 
 torch::Tensor TangentMap::Vjp(const torch::Tensor& x, const torch::Tensor& u) const {
-  const int64_t k = u.size(0);
   // Cotangents never narrower than float32 (SPEC §3); float64 stays float64.
   const torch::ScalarType dtype = u.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
   torch::AutoGradMode enable_grad(true);
-  // Jᵀ·u = ∂⟨u, J·v⟩/∂v: the tangent pass is linear in v, so any v will do.
-  const torch::Tensor directions =
-      torch::zeros({k, x.size(0), x.size(1)}, u.options().dtype(dtype)).set_requires_grad(true);
+  // Jᵀ·u = ∂⟨u, J·v⟩/∂v. The tangent pass is linear in v, so its graph for
+  // any c directions (zeros will do) is the whole linearisation, and one
+  // backward through it takes c cotangents. Recording c = k directions
+  // replays the tangent pass k times over; c = 1 replays it once but pays
+  // autograd's per-node overhead once per cotangent. c = 4 was the fastest
+  // measured, at hidden 64 and 512 alike (docs/performance.md).
+  constexpr int64_t kCotangentsPerBackward = 4;
+  const int64_t k = u.size(0), c = std::min(k, kCotangentsPerBackward);
+  const torch::Tensor directions = torch::zeros({c, x.size(0), x.size(1)}, u.options().dtype(dtype)).set_requires_grad(true);
   const torch::Tensor stack = torch::cat({x.detach().unsqueeze(0).to(dtype), directions}, 0);
-  const torch::Tensor image = Step(stack, AfterUpdate()).narrow(0, 1, k);
-  return torch::autograd::grad({image}, {directions}, {u.to(image.scalar_type())})[0].detach();
+  const torch::Tensor image = Step(stack, AfterUpdate()).narrow(0, 1, c);
+  // Padded with zero cotangents to a whole number of backwards.
+  const int64_t padded = (k + c - 1) / c * c;
+  const torch::Tensor cotangents =
+      torch::cat({u.to(image.scalar_type()), torch::zeros({padded - k, x.size(0), x.size(1)}, image.options())}, 0);
+  std::vector<torch::Tensor> chunks;
+  for (int64_t j = 0; j < padded; j += c) {
+    chunks.push_back(torch::autograd::grad({image}, {directions}, {cotangents.narrow(0, j, c)},
+                                           /*retain_graph=*/j + c < padded)[0]);
+  }
+  return torch::cat(chunks, 0).narrow(0, 0, k).detach();
 }
 
 namespace {
@@ -93,14 +110,50 @@ std::pair<torch::Tensor, torch::Tensor> PositiveQr(const torch::Tensor& w) {
   return {q * signs.unsqueeze(1), r * signs.unsqueeze(2)};
 }
 
+// One pass of a block [B, N, b] (float64) through the stored steps: forward,
+// M·V = Q·R with M = J_T ⋯ J_1, or reverse, Mᵀ·U = Q·R. The block is
+// re-orthonormalised after every step and the b×b factors are multiplied in
+// float64, so directions that shrink by e^{−16·λ} keep full precision.
+struct Pass {
+  torch::Tensor q;  // [B, N, b] orthonormal
+  torch::Tensor r;  // [B, b, b] upper triangular
+};
+
+Pass ForwardPass(const TangentMap& map, const torch::Tensor& carried, const torch::Tensor& v,
+                 const PropagatorOptions& options) {
+  const int64_t b = v.size(2);
+  Pass pass{v, torch::eye(b, v.options()).expand({v.size(0), b, b})};
+  for (int64_t t = 0; t < carried.size(0); ++t) {
+    if (options.before_step) options.before_step();
+    const torch::Tensor primal = carried[t];
+    const torch::Tensor stack = torch::cat({primal.unsqueeze(0), pass.q.permute({2, 0, 1}).to(primal.scalar_type())}, 0);
+    auto [q, r] = PositiveQr(map.Step(stack, AfterUpdate()).narrow(0, 1, b).permute({1, 2, 0}).to(torch::kFloat64));
+    pass = {q, r.matmul(pass.r)};
+  }
+  return pass;
+}
+
+Pass ReversePass(const TangentMap& map, const torch::Tensor& carried, const torch::Tensor& u,
+                 const PropagatorOptions& options) {
+  const int64_t b = u.size(2);
+  Pass pass{u, torch::eye(b, u.options()).expand({u.size(0), b, b})};
+  for (int64_t t = carried.size(0) - 1; t >= 0; --t) {
+    if (options.before_step) options.before_step();
+    const torch::Tensor primal = carried[t];
+    const torch::Tensor image = map.Vjp(primal, pass.q.permute({2, 0, 1}).to(primal.scalar_type()));
+    auto [q, r] = PositiveQr(image.permute({1, 2, 0}).to(torch::kFloat64));
+    pass = {q, r.matmul(pass.r)};
+  }
+  return pass;
+}
+
 }  // namespace
 
 PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Tensor& states,
                                           const torch::Tensor& v0, const PropagatorOptions& options) {
-  const int64_t T = states.size(0), B = states.size(1), b = v0.size(2), k = options.k;
+  const int64_t B = states.size(1), b = v0.size(2), k = options.k;
   TORCH_CHECK(k >= 1 && k <= b, "PropagatorSingularValues: expected 1 <= k <= block ", b, ", found k = ", k);
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(states.device());
-  const torch::Tensor identity = torch::eye(b, f64).expand({B, b, b});
   PropagatorResult result;
   result.log_sigma = torch::zeros({B, k}, torch::kFloat64);
   result.iterations = torch::full({B}, options.max_iterations, torch::kInt64);
@@ -116,68 +169,103 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
     result.right = torch::zeros({B, states.size(2), k}, f64);
     result.left = torch::zeros({B, states.size(2), k}, f64);
   }
-  torch::Tensor v = v0.to(f64);
+
+  // Every pass ends in a residual test of the Ritz pairs the pass before it
+  // produced, so an example can stop after a forward pass as well as after a
+  // reverse one. An example stops when every σ_1..σ_k passes, or — not
+  // converged — when the worst residual of its right pairs has not reached a
+  // new low for kStagnation iterations (it sits on the tangent dtype's
+  // rounding floor, which grows like ε·σ_1/σ_i: docs/performance.md), or at
+  // the last iteration. Left pairs stop an example only by passing: counted
+  // too, their residuals, fluctuating on the floor, kept setting new lows and
+  // doubled the iterations of a floor-bound example. Its result is frozen
+  // where it stops, so it never depends on the other examples of its batch.
+  // Returns whether every example has stopped.
   constexpr int64_t kStagnation = 5;
   torch::Tensor done = torch::zeros({B}, torch::kBool);
   torch::Tensor best_residual = torch::full({B}, std::numeric_limits<double>::infinity(), torch::kFloat64);
   torch::Tensor since_best = torch::zeros({B}, torch::kInt64);
-  for (int64_t iteration = 1; iteration <= options.max_iterations; ++iteration) {
-    // Forward: M·V = X·R_f with X orthonormal, R_f = R_T ⋯ R_1.
-    torch::Tensor x = v, r_forward = identity;
-    for (int64_t t = 0; t < T; ++t) {
-      if (options.before_step) options.before_step();
-      const torch::Tensor primal = carried[t];
-      const torch::Tensor stack = torch::cat({primal.unsqueeze(0), x.permute({2, 0, 1}).to(primal.scalar_type())}, 0);
-      auto [q, r] = PositiveQr(map.Step(stack, AfterUpdate()).narrow(0, 1, b).permute({1, 2, 0}).to(torch::kFloat64));
-      x = q;
-      r_forward = r.matmul(r_forward);
-    }
-    // Backward: Mᵀ·X = Y·R_b with Y orthonormal.
-    torch::Tensor y = x, r_backward = identity;
-    for (int64_t t = T - 1; t >= 0; --t) {
-      if (options.before_step) options.before_step();
-      const torch::Tensor primal = carried[t];
-      const torch::Tensor image = map.Vjp(primal, y.permute({2, 0, 1}).to(primal.scalar_type()));
-      auto [q, r] = PositiveQr(image.permute({1, 2, 0}).to(torch::kFloat64));
-      y = q;
-      r_backward = r.matmul(r_backward);
-    }
-    // Rayleigh–Ritz on span(V): R_f = P·Σ·Wᵀ; σ descending.
-    auto [p, sigma, wh] = torch::linalg_svd(r_forward, /*full_matrices=*/false);
-    const torch::Tensor w = wh.transpose(-1, -2);
-    // ‖MᵀM·v_i − σ_i²·v_i‖ / σ_i² = ‖Y·R_b·p_i / σ_i − V·w_i‖ (MᵀM·V·W = Y·R_b·P·Σ).
-    const torch::Tensor top = sigma.narrow(1, 0, k);
-    const torch::Tensor image = y.matmul(r_backward.matmul(p.narrow(2, 0, k)) / top.unsqueeze(1));
-    const torch::Tensor residual = (image - v.matmul(w.narrow(2, 0, k))).norm(2, /*dim=*/1).to(torch::kCPU);
-    // An example stops when every σ_1..σ_k passes, or — not converged — when
-    // its worst residual has not reached a new low for kStagnation
-    // iterations (it sits on the tangent dtype's rounding floor, which grows
-    // like ε·σ_1/σ_i: docs/performance.md), or at max_iterations.
+  enum class Pairs { kLeft, kRight };
+  auto test = [&](Pairs pairs, int64_t iteration, bool last, const torch::Tensor& sigma, const torch::Tensor& residual,
+                  const std::function<std::pair<torch::Tensor, torch::Tensor>()>& vectors) {
     const torch::Tensor worst = residual.amax(1);
     const torch::Tensor passed = worst.le(options.tolerance);
-    const torch::Tensor improved = worst.lt(best_residual);
-    best_residual = torch::where(improved, worst, best_residual);
-    since_best = torch::where(improved, torch::zeros_like(since_best), since_best + 1);
-    const torch::Tensor stop = passed.logical_or(since_best.ge(kStagnation))
-                                   .logical_or(torch::tensor(iteration == options.max_iterations));
+    torch::Tensor stop = passed.logical_or(torch::tensor(last));
+    if (pairs == Pairs::kRight) {
+      const torch::Tensor improved = worst.lt(best_residual);
+      best_residual = torch::where(improved, worst, best_residual);
+      since_best = torch::where(improved, torch::zeros_like(since_best), since_best + 1);
+      stop = stop.logical_or(since_best.ge(kStagnation));
+    }
     const torch::Tensor freeze = torch::logical_and(torch::logical_not(done), stop);
     if (freeze.any().item<bool>()) {
       const torch::Tensor rows = freeze.nonzero().squeeze(1);
-      result.log_sigma.index_copy_(0, rows, top.log().to(torch::kCPU).index_select(0, rows));
+      result.log_sigma.index_copy_(0, rows, sigma.log().to(torch::kCPU).index_select(0, rows));
       result.residual.index_copy_(0, rows, residual.index_select(0, rows));
       result.iterations.index_fill_(0, rows, iteration);
       if (options.vectors) {
-        // R_f = P·Σ·Wᵀ: M·(V·w_i) = X·R_f·w_i = σ_i·X·p_i.
-        const torch::Tensor device_rows = rows.to(v.device());
-        result.right.index_copy_(0, device_rows, v.matmul(w.narrow(2, 0, k)).index_select(0, device_rows));
-        result.left.index_copy_(0, device_rows, x.matmul(p.narrow(2, 0, k)).index_select(0, device_rows));
+        const auto [right_vectors, left_vectors] = vectors();
+        const torch::Tensor device_rows = rows.to(right_vectors.device());
+        result.right.index_copy_(0, device_rows, right_vectors.index_select(0, device_rows));
+        result.left.index_copy_(0, device_rows, left_vectors.index_select(0, device_rows));
       }
       result.converged.logical_or_(torch::logical_and(freeze, passed));
       done.logical_or_(freeze);
     }
-    if (done.all().item<bool>()) break;
-    // The next V spans MᵀM·V = Y·R_b·R_f.
-    v = y.matmul(std::get<0>(PositiveQr(r_backward.matmul(r_forward))));
+    return done.all().item<bool>();
+  };
+
+  // Block subspace iteration on MᵀM. Iteration j: V_j → forward pass
+  // M·V_j = X_j·R_f → reverse pass Mᵀ·X_j = Y_j·R_b → V_{j+1} = span(Y_j).
+  // Two Rayleigh–Ritz tests per iteration, neither costing a pass of its own:
+  //  - left pairs of span(X_{j−1}), after the forward pass of iteration j:
+  //    R_b = P·Σ·Wᵀ gives u_i = X_{j−1}·w_i, Mᵀ·u_i = σ_i·Y_{j−1}·p_i, and
+  //    M·Y_{j−1} = M·V_j·Oᵀ = X_j·R_f·Oᵀ (V_j = Y_{j−1}·O), so
+  //    ‖MMᵀ·u_i − σ_i²·u_i‖ / σ_i² = ‖X_j·R_f·Oᵀ·p_i / σ_i − u_i‖
+  //    (σ(M) = σ(Mᵀ): the same test for the transpose);
+  //  - right pairs of span(V_j), after the reverse pass: R_f = P·Σ·Wᵀ gives
+  //    v_i = V_j·w_i, M·v_i = σ_i·X_j·p_i and MᵀM·v_i = σ_i·Y_j·R_b·p_i, so
+  //    ‖MᵀM·v_i − σ_i²·v_i‖ / σ_i² = ‖Y_j·R_b·p_i / σ_i − v_i‖ (SPEC §3).
+  // The left test lets an example stop one reverse pass earlier: its left
+  // space span(M·V_{j−1}) is half a power step ahead of span(V_{j−1}).
+  torch::Tensor v = v0.to(f64);
+  struct Left {
+    torch::Tensor x, y, o, p, sigma, w;
+  };
+  std::optional<Left> left;
+  for (int64_t iteration = 1; iteration <= options.max_iterations; ++iteration) {
+    const bool last = iteration == options.max_iterations;
+    const Pass forward = ForwardPass(map, carried, v, options);
+    if (left.has_value()) {
+      const torch::Tensor image =
+          forward.q.matmul(forward.r.matmul(left->o.transpose(-1, -2)).matmul(left->p) / left->sigma.unsqueeze(1));
+      const torch::Tensor u = left->x.matmul(left->w);
+      const torch::Tensor residual = (image - u).norm(2, /*dim=*/1).to(torch::kCPU);
+      if (test(Pairs::kLeft, iteration, false, left->sigma, residual, [&] {
+            return std::make_pair(left->y.matmul(left->p), u);
+          })) {
+        break;
+      }
+    }
+    const Pass reverse = ReversePass(map, carried, forward.q, options);
+    {
+      auto [p, sigma, wh] = torch::linalg_svd(forward.r, /*full_matrices=*/false);
+      const torch::Tensor pk = p.narrow(2, 0, k), wk = wh.transpose(-1, -2).narrow(2, 0, k);
+      const torch::Tensor top = sigma.narrow(1, 0, k);
+      const torch::Tensor image = reverse.q.matmul(reverse.r.matmul(pk) / top.unsqueeze(1));
+      const torch::Tensor residual = (image - v.matmul(wk)).norm(2, /*dim=*/1).to(torch::kCPU);
+      if (test(Pairs::kRight, iteration, last, top, residual, [&] {
+            return std::make_pair(v.matmul(wk), forward.q.matmul(pk));
+          })) {
+        break;
+      }
+    }
+    // The next V spans MᵀM·V = Y·R_b·R_f; the left pairs of span(X) wait for
+    // the forward pass of V.
+    const torch::Tensor o = std::get<0>(PositiveQr(reverse.r.matmul(forward.r)));
+    auto [p, sigma, wh] = torch::linalg_svd(reverse.r, /*full_matrices=*/false);
+    left = Left{forward.q, reverse.q, o, p.narrow(2, 0, k), sigma.narrow(1, 0, k), wh.transpose(-1, -2).narrow(2, 0, k)};
+    v = reverse.q.matmul(o);
   }
   return result;
 }

@@ -26,16 +26,15 @@ class TangentMap {
  public:
   virtual ~TangentMap() = default;
   // Φ on a stack: primal Φ(x0), tangents J_Φ(x0)·v. `after_update` may be empty.
-  // Maps must accept a batch that is a whole multiple of their own (the VJP
-  // below evaluates k copies of the batch at once).
   virtual torch::Tensor Step(const torch::Tensor& x, const AfterUpdate& after_update) const = 0;
 
   // Vector-Jacobian products u ↦ J_Φ(x)ᵀ·u for primal states x [B, N] and
   // cotangents u [k, B, N] -> [k, B, N]: LibTorch autograd through this map's
-  // own tangent pass (Step on a stack of x and k directions), which is linear
-  // in the directions, so the result is the exact transpose of the JVP that
-  // Step computes, ⟨u, J·v⟩ = ⟨Jᵀ·u, v⟩, and cotangents are carried in u's
-  // dtype (float32 at least, SPEC §3) — never in a narrower forward dtype.
+  // own tangent pass (Step on a stack of x and a few directions, recorded
+  // once, then one backward per few cotangents), which is linear in the
+  // directions, so the result is the exact transpose of the JVP that Step computes,
+  // ⟨u, J·v⟩ = ⟨Jᵀ·u, v⟩, and cotangents are carried in u's dtype (float32 at
+  // least, SPEC §3) — never in a narrower forward dtype.
   virtual torch::Tensor Vjp(const torch::Tensor& x, const torch::Tensor& u) const;
 };
 
@@ -91,10 +90,12 @@ void RunTangentTrajectory(const TangentMap& map, const torch::Tensor& x0, const 
 // precision. Rayleigh–Ritz: σ_i = σ_i(R_f), Ritz vectors v_i = V·w_i with
 // R_f = P·Σ·Wᵀ, and MᵀM·v_i = Y·R_b·p_i·σ_i, so the residual test
 //   ‖MᵀM·v_i − σ_i²·v_i‖ ≤ tolerance·σ_i²   for i = 1..k
-// costs no extra pass. An example's result is frozen at the iteration where
-// it passes (or stops improving, see lyapunov.cc), so it never depends on
-// the other examples of its batch. Independent of any start: v0 only seeds
-// the iteration.
+// costs no extra pass; so does the same test for the left pairs of span(X)
+// (‖MMᵀ·u_i − σ_i²·u_i‖ ≤ tolerance·σ_i², after the next forward pass),
+// which can stop an example one reverse pass earlier. An example's result is
+// frozen at the test it passes (or where it stops improving, see
+// lyapunov.cc), so it never depends on the other examples of its batch.
+// Independent of any start: v0 only seeds the iteration.
 struct PropagatorOptions {
   int64_t k = 0;                // exponents wanted; v0 carries k + oversampling columns
   double tolerance = 1e-3;      // relative residual of every σ_1..σ_k
@@ -107,7 +108,7 @@ struct PropagatorOptions {
 };
 struct PropagatorResult {
   torch::Tensor log_sigma;   // [B, k] float64: log σ_i(M), descending
-  torch::Tensor iterations;  // [B] int64: iterations used
+  torch::Tensor iterations;  // [B] int64: iterations used (forward passes; the last one's reverse pass is skipped when a left pair's test stopped it)
   torch::Tensor converged;   // [B] bool: every σ_1..σ_k met the residual test
   torch::Tensor residual;    // [B, k] float64: ‖MᵀM·v_i − σ_i²·v_i‖ / σ_i² when frozen
   // With `vectors` only, float64 on the states' device, frozen with σ:

@@ -29,9 +29,7 @@ torch::Tensor SegmentMap::Step(const torch::Tensor& x, const AfterUpdate& after_
       partial = Unflatten(flat);
     };
   }
-  // A batch that repeats ours (the VJP evaluates k copies at once) repeats e.
-  const int64_t copies = x.size(1) / e_.size(0);
-  model_.Segment(state, copies == 1 ? e_ : e_.repeat({copies, 1, 1}), hook);
+  model_.Segment(state, e_, hook);
   return Flatten(state);
 }
 

@@ -357,16 +357,27 @@ TEST(Propagator, StopsOnTheResidualTestAndSaysWhetherItConverged) {
   EXPECT_GT(cut.residual[0].max().item<double>(), options.tolerance);
 }
 
+// s = 3, 2.5, 2, 1.6, 1.5, 1.4, then 0.9 … 0.1: a top 3 whose convergence
+// depends on the block size.
+torch::Tensor SlowTailSingularValues(int64_t n) {
+  return torch::cat({torch::tensor({3.0, 2.5, 2.0, 1.6, 1.5, 1.4}, torch::kFloat64),
+                     torch::linspace(0.9, 0.1, n - 6, torch::kFloat64)});
+}
+
+// A = Q·diag(s)·Qᵀ with a seeded random orthogonal Q: singular values s.
+torch::Tensor SymmetricWithSingularValues(const torch::Tensor& s, uint64_t seed) {
+  torch::manual_seed(seed);
+  const torch::Tensor q = std::get<0>(torch::linalg_qr(torch::randn({s.size(0), s.size(0)}, torch::kFloat64)));
+  return q.matmul(torch::diag(s)).matmul(q.t());
+}
+
 // Oversampling (a block larger than k) converges the top k in fewer
 // iterations: with a symmetric A = Q·diag(s)·Qᵀ the rate per iteration is
 // (s_{b+1}/s_k)^{2T}, so a block of 6 beats a block of 3 by far.
 TEST(Propagator, OversamplingNeedsFewerIterations) {
-  torch::manual_seed(12);
   const int64_t n = 40, T = 2, k = 3;
-  const torch::Tensor q = std::get<0>(torch::linalg_qr(torch::randn({n, n}, torch::kFloat64)));
-  const torch::Tensor s = torch::cat({torch::tensor({3.0, 2.5, 2.0, 1.6, 1.5, 1.4}, torch::kFloat64),
-                                      torch::linspace(0.9, 0.1, n - 6, torch::kFloat64)});
-  const MatrixMap map(q.matmul(torch::diag(s)).matmul(q.t()));
+  const torch::Tensor s = SlowTailSingularValues(n);
+  const MatrixMap map(SymmetricWithSingularValues(s, 12));
   const torch::Tensor states = StoredStates(map, torch::ones({1, n}, torch::kFloat64), T);
   measure::PropagatorOptions options;
   options.k = k;
@@ -383,6 +394,28 @@ TEST(Propagator, OversamplingNeedsFewerIterations) {
   EXPECT_LE(testing::MaxAbsDiff(plain.log_sigma, expected), 1e-9);
   std::cout << "iterations: block 3 " << plain.iterations[0].item<int64_t>() << ", block 6 "
             << oversampled.iterations[0].item<int64_t>() << "\n";
+}
+
+// The left pairs u_i of span(M·V) are tested after the next forward pass
+// (‖MMᵀ·u_i − σ_i²·u_i‖ ≤ tol·σ_i²); when they pass first the example stops
+// without that iteration's reverse pass. Counted at the step hook: T steps
+// per pass, so 2·iterations − 1 passes.
+TEST(Propagator, LeftPairsStopOneReversePassEarlierWithTheExactSingularValues) {
+  const int64_t n = 40, T = 2, k = 3;
+  const torch::Tensor s = SlowTailSingularValues(n);
+  const MatrixMap map(SymmetricWithSingularValues(s, 12));
+  const torch::Tensor states = StoredStates(map, torch::ones({1, n}, torch::kFloat64), T);
+  measure::PropagatorOptions options;
+  options.k = k;
+  options.tolerance = 1e-6;
+  int64_t steps = 0;
+  options.before_step = [&] { ++steps; };
+  const auto result =
+      measure::PropagatorSingularValues(map, states, measure::PortableStartDirections(0, 0, n, 2 * k).unsqueeze(0), options);
+  ASSERT_TRUE(result.converged[0].item<bool>());
+  EXPECT_EQ(steps, T * (2 * result.iterations[0].item<int64_t>() - 1)) << "stopped after a forward pass";
+  EXPECT_LE(result.residual[0].max().item<double>(), options.tolerance);
+  EXPECT_LE(testing::MaxAbsDiff(result.log_sigma, (T * s.narrow(0, 0, k).log()).unsqueeze(0)), 1e-9);
 }
 
 TEST(Propagator, HenonMatchesSvdOfTheExplicitJacobianProduct) {
@@ -415,12 +448,18 @@ TEST_P(ModelTangents, VjpIsTheTransposeOfTheJvp) {
   const measure::SegmentMap map(*model, model->InputEmbeddings(puzzles.inputs, puzzles.puzzle_identifiers));
   const torch::Tensor x = MidTrajectoryState(map, torch::kFloat64);
   torch::manual_seed(3);
-  const torch::Tensor v = torch::randn(x.sizes(), torch::kFloat64), u = torch::randn(x.sizes(), torch::kFloat64);
+  const torch::Tensor v = torch::randn(x.sizes(), torch::kFloat64);
   const torch::Tensor jv = SegmentJvp(map, x, v);
-  const torch::Tensor jtu = map.Vjp(x, u.unsqueeze(0))[0];
-  for (int64_t b = 0; b < x.size(0); ++b) {
-    const double left = (u[b] * jv[b]).sum().item<double>(), right = (jtu[b] * v[b]).sum().item<double>();
-    EXPECT_NEAR(left, right, 1e-6 * std::abs(left)) << "<u, J v> vs <J^T u, v>, example " << b;
+  // Five cotangents at once: more than one backward takes through one
+  // recorded linearisation, the last one padded.
+  const torch::Tensor u = torch::randn({5, x.size(0), x.size(1)}, torch::kFloat64);
+  const torch::Tensor jtu = map.Vjp(x, u);
+  ASSERT_EQ(jtu.sizes(), u.sizes());
+  for (int64_t j = 0; j < u.size(0); ++j) {
+    for (int64_t b = 0; b < x.size(0); ++b) {
+      const double left = (u[j][b] * jv[b]).sum().item<double>(), right = (jtu[j][b] * v[b]).sum().item<double>();
+      EXPECT_NEAR(left, right, 1e-6 * std::abs(left)) << "<u, J v> vs <J^T u, v>, cotangent " << j << ", example " << b;
+    }
   }
 }
 
