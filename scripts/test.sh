@@ -12,3 +12,4 @@ RRM_BUILD_DIR=build /usr/bin/python3 -m pytest -q tests/python
 scripts/check-deploy.sh
 scripts/gpu-check.sh --device=cpu --quick  # the GPU check's dry run (parity + bench-forward), so it cannot rot
 tools/bench-all --quick >/dev/null  # the end-to-end benchmark's smoke run (~30 s), so it cannot rot
+tools/bench-propagator --fixtures hrm --k 1 >/dev/null  # the propagator benchmark's smoke run (~45 s)
