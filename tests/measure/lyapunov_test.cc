@@ -357,41 +357,44 @@ TEST(Propagator, StopsOnTheResidualTestAndSaysWhetherItConverged) {
   EXPECT_GT(cut.residual[0].max().item<double>(), options.tolerance);
 }
 
-// s = 3, 2.5, 2, 1.6, 1.5, 1.4, then 0.9 … 0.1: a top 3 whose convergence
-// depends on the block size.
-torch::Tensor SlowTailSingularValues(int64_t n) {
-  return torch::cat({torch::tensor({3.0, 2.5, 2.0, 1.6, 1.5, 1.4}, torch::kFloat64),
-                     torch::linspace(0.9, 0.1, n - 6, torch::kFloat64)});
-}
+// A = Q·diag(s)·Qᵀ (seeded random orthogonal Q) with s = 3, 2.5, 2, 1.6,
+// 1.5, 1.4, then 0.9 … 0.1: a top 3 whose convergence depends on the block.
+struct SlowTailCase {
+  static constexpr int64_t n = 40, T = 2, k = 3;
+  torch::Tensor s = torch::cat({torch::tensor({3.0, 2.5, 2.0, 1.6, 1.5, 1.4}, torch::kFloat64),
+                                torch::linspace(0.9, 0.1, n - 6, torch::kFloat64)});
+  MatrixMap map{[this] {
+    torch::manual_seed(12);
+    const torch::Tensor q = std::get<0>(torch::linalg_qr(torch::randn({n, n}, torch::kFloat64)));
+    return q.matmul(torch::diag(s)).matmul(q.t());
+  }()};
+  torch::Tensor states = StoredStates(map, torch::ones({1, n}, torch::kFloat64), T);
+  torch::Tensor expected = (T * s.narrow(0, 0, k).log()).unsqueeze(0);  // log σ_1..σ_k of A^T
 
-// A = Q·diag(s)·Qᵀ with a seeded random orthogonal Q: singular values s.
-torch::Tensor SymmetricWithSingularValues(const torch::Tensor& s, uint64_t seed) {
-  torch::manual_seed(seed);
-  const torch::Tensor q = std::get<0>(torch::linalg_qr(torch::randn({s.size(0), s.size(0)}, torch::kFloat64)));
-  return q.matmul(torch::diag(s)).matmul(q.t());
-}
+  measure::PropagatorOptions Options() const {
+    measure::PropagatorOptions options;
+    options.k = k;
+    options.tolerance = 1e-6;
+    return options;
+  }
+  measure::PropagatorResult Run(int64_t block, const measure::PropagatorOptions& options) const {
+    return measure::PropagatorSingularValues(map, states, measure::PortableStartDirections(0, 0, n, block).unsqueeze(0),
+                                             options);
+  }
+};
 
 // Oversampling (a block larger than k) converges the top k in fewer
 // iterations: with a symmetric A = Q·diag(s)·Qᵀ the rate per iteration is
 // (s_{b+1}/s_k)^{2T}, so a block of 6 beats a block of 3 by far.
 TEST(Propagator, OversamplingNeedsFewerIterations) {
-  const int64_t n = 40, T = 2, k = 3;
-  const torch::Tensor s = SlowTailSingularValues(n);
-  const MatrixMap map(SymmetricWithSingularValues(s, 12));
-  const torch::Tensor states = StoredStates(map, torch::ones({1, n}, torch::kFloat64), T);
-  measure::PropagatorOptions options;
-  options.k = k;
-  options.tolerance = 1e-6;
-  const auto plain =
-      measure::PropagatorSingularValues(map, states, measure::PortableStartDirections(0, 0, n, k).unsqueeze(0), options);
-  const auto oversampled =
-      measure::PropagatorSingularValues(map, states, measure::PortableStartDirections(0, 0, n, 2 * k).unsqueeze(0), options);
+  const SlowTailCase c;
+  const auto plain = c.Run(c.k, c.Options());
+  const auto oversampled = c.Run(2 * c.k, c.Options());
   ASSERT_TRUE(plain.converged[0].item<bool>());
   ASSERT_TRUE(oversampled.converged[0].item<bool>());
   EXPECT_LT(oversampled.iterations[0].item<int64_t>(), plain.iterations[0].item<int64_t>());
-  const torch::Tensor expected = (T * s.narrow(0, 0, k).log()).unsqueeze(0);
-  EXPECT_LE(testing::MaxAbsDiff(oversampled.log_sigma, expected), 1e-9);
-  EXPECT_LE(testing::MaxAbsDiff(plain.log_sigma, expected), 1e-9);
+  EXPECT_LE(testing::MaxAbsDiff(oversampled.log_sigma, c.expected), 1e-9);
+  EXPECT_LE(testing::MaxAbsDiff(plain.log_sigma, c.expected), 1e-9);
   std::cout << "iterations: block 3 " << plain.iterations[0].item<int64_t>() << ", block 6 "
             << oversampled.iterations[0].item<int64_t>() << "\n";
 }
@@ -401,21 +404,15 @@ TEST(Propagator, OversamplingNeedsFewerIterations) {
 // without that iteration's reverse pass. Counted at the step hook: T steps
 // per pass, so 2·iterations − 1 passes.
 TEST(Propagator, LeftPairsStopOneReversePassEarlierWithTheExactSingularValues) {
-  const int64_t n = 40, T = 2, k = 3;
-  const torch::Tensor s = SlowTailSingularValues(n);
-  const MatrixMap map(SymmetricWithSingularValues(s, 12));
-  const torch::Tensor states = StoredStates(map, torch::ones({1, n}, torch::kFloat64), T);
-  measure::PropagatorOptions options;
-  options.k = k;
-  options.tolerance = 1e-6;
+  const SlowTailCase c;
+  measure::PropagatorOptions options = c.Options();
   int64_t steps = 0;
   options.before_step = [&] { ++steps; };
-  const auto result =
-      measure::PropagatorSingularValues(map, states, measure::PortableStartDirections(0, 0, n, 2 * k).unsqueeze(0), options);
+  const auto result = c.Run(2 * c.k, options);
   ASSERT_TRUE(result.converged[0].item<bool>());
-  EXPECT_EQ(steps, T * (2 * result.iterations[0].item<int64_t>() - 1)) << "stopped after a forward pass";
+  EXPECT_EQ(steps, c.T * (2 * result.iterations[0].item<int64_t>() - 1)) << "stopped after a forward pass";
   EXPECT_LE(result.residual[0].max().item<double>(), options.tolerance);
-  EXPECT_LE(testing::MaxAbsDiff(result.log_sigma, (T * s.narrow(0, 0, k).log()).unsqueeze(0)), 1e-9);
+  EXPECT_LE(testing::MaxAbsDiff(result.log_sigma, c.expected), 1e-9);
 }
 
 TEST(Propagator, HenonMatchesSvdOfTheExplicitJacobianProduct) {
