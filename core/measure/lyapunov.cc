@@ -103,51 +103,68 @@ torch::Tensor TangentMap::Vjp(const torch::Tensor& x, const torch::Tensor& u) co
 
 namespace {
 
-// Orthonormalises W [B, N, k] (float64), returning Q and R with diag R > 0.
+// Orthonormalises W [B, N, b] (float64), returning Q and R with diag R > 0.
 std::pair<torch::Tensor, torch::Tensor> PositiveQr(const torch::Tensor& w) {
   auto [q, r] = torch::linalg_qr(w, "reduced");
   const torch::Tensor signs = torch::where(r.diagonal(0, -2, -1) < 0, -1.0, 1.0);
   return {q * signs.unsqueeze(1), r * signs.unsqueeze(2)};
 }
 
-// One pass of a block [B, N, b] (float64) through the stored steps: forward,
-// M·V = Q·R with M = J_T ⋯ J_1, or reverse, Mᵀ·U = Q·R. The block is
-// re-orthonormalised after every step and the b×b factors are multiplied in
-// float64, so directions that shrink by e^{−16·λ} keep full precision.
-struct Pass {
-  torch::Tensor q;  // [B, N, b] orthonormal
-  torch::Tensor r;  // [B, b, b] upper triangular
-};
-
-Pass ForwardPass(const TangentMap& map, const torch::Tensor& carried, const torch::Tensor& v,
-                 const PropagatorOptions& options) {
-  const int64_t b = v.size(2);
-  Pass pass{v, torch::eye(b, v.options()).expand({v.size(0), b, b})};
-  for (int64_t t = 0; t < carried.size(0); ++t) {
-    if (options.before_step) options.before_step();
-    const torch::Tensor primal = carried[t];
-    const torch::Tensor stack = torch::cat({primal.unsqueeze(0), pass.q.permute({2, 0, 1}).to(primal.scalar_type())}, 0);
-    auto [q, r] = PositiveQr(map.Step(stack, AfterUpdate()).narrow(0, 1, b).permute({1, 2, 0}).to(torch::kFloat64));
-    pass = {q, r.matmul(pass.r)};
+// An orthonormal basis [B, N, b] of the part of W outside span(basis): two
+// rounds of Gram–Schmidt, each followed by orthonormalisation. Once is not
+// enough when W lies almost inside the span (converged directions): what is
+// left is rounding, and only after it is scaled up can a second round take
+// out its part inside.
+torch::Tensor Complement(torch::Tensor w, const std::vector<torch::Tensor>& basis_blocks) {
+  if (basis_blocks.empty()) return PositiveQr(w).first;
+  const torch::Tensor basis = torch::cat(basis_blocks, 2);
+  for (int round = 0; round < 2; ++round) {
+    w = PositiveQr(w - basis.matmul(basis.transpose(-1, -2).matmul(w))).first;
   }
-  return pass;
+  return w;
 }
 
-Pass ReversePass(const TangentMap& map, const torch::Tensor& carried, const torch::Tensor& u,
-                 const PropagatorOptions& options) {
-  const int64_t b = u.size(2);
-  Pass pass{u, torch::eye(b, u.options()).expand({u.size(0), b, b})};
-  for (int64_t t = carried.size(0) - 1; t >= 0; --t) {
+// One pass of a block [B, N, b] (float64) through the stored steps: forward,
+// M·V, or reverse, Mᵀ·U, with M = J_T ⋯ J_1. The block is re-orthonormalised
+// after every step and the b×b factors are multiplied in float64, so
+// directions that shrink by e^{−16·λ} keep full precision; the image is
+// returned as that Q·R product.
+torch::Tensor Pass(const TangentMap& map, const torch::Tensor& carried, const torch::Tensor& block, bool forward,
+                   const PropagatorOptions& options) {
+  const int64_t b = block.size(2), T = carried.size(0);
+  torch::Tensor q = block, r = torch::eye(b, block.options()).expand({block.size(0), b, b});
+  for (int64_t i = 0; i < T; ++i) {
     if (options.before_step) options.before_step();
-    const torch::Tensor primal = carried[t];
-    const torch::Tensor image = map.Vjp(primal, pass.q.permute({2, 0, 1}).to(primal.scalar_type()));
-    auto [q, r] = PositiveQr(image.permute({1, 2, 0}).to(torch::kFloat64));
-    pass = {q, r.matmul(pass.r)};
+    const torch::Tensor primal = carried[forward ? i : T - 1 - i];
+    const torch::Tensor directions = q.permute({2, 0, 1}).to(primal.scalar_type());
+    const torch::Tensor image =
+        forward ? map.Step(torch::cat({primal.unsqueeze(0), directions}, 0), AfterUpdate()).narrow(0, 1, b)
+                : map.Vjp(primal, directions);
+    auto [step_q, step_r] = PositiveQr(image.permute({1, 2, 0}).to(torch::kFloat64));
+    q = step_q;
+    r = step_r.matmul(r);
   }
-  return pass;
+  return q.matmul(r);
+}
+
+// Rayleigh–Ritz in span(U) × span(V): the top `count` singular triplets of
+// Uᵀ·(M·V) = P·Σ·Wᵀ, as σ [B, count] and coefficients p, w.
+struct Ritz {
+  torch::Tensor sigma, p, w;
+};
+Ritz TopRitz(const torch::Tensor& u, const torch::Tensor& mv, int64_t count) {
+  auto [p, sigma, wh] = torch::linalg_svd(u.transpose(-1, -2).matmul(mv), /*full_matrices=*/false);
+  return {sigma.narrow(1, 0, count), p.narrow(2, 0, count), wh.transpose(-1, -2).narrow(2, 0, count)};
+}
+
+// ‖image_i − σ_i·vector_i‖ / σ_i for each column i, on the CPU.
+torch::Tensor RelativeResidual(const torch::Tensor& image, const torch::Tensor& vectors, const torch::Tensor& sigma) {
+  return ((image - vectors * sigma.unsqueeze(1)).norm(2, /*dim=*/1) / sigma).to(torch::kCPU);
 }
 
 }  // namespace
+
+int64_t PropagatorBasisColumns(int64_t block) { return 8 * kPropagatorMaxBlocks * block; }
 
 PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Tensor& states,
                                           const torch::Tensor& v0, const PropagatorOptions& options) {
@@ -175,10 +192,10 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
   // reverse one. An example stops when every σ_1..σ_k passes, or — not
   // converged — when the worst residual of its right pairs has not reached a
   // new low for kStagnation iterations (it sits on the tangent dtype's
-  // rounding floor, which grows like ε·σ_1/σ_i: docs/performance.md), or at
-  // the last iteration. Left pairs stop an example only by passing: counted
-  // too, their residuals, fluctuating on the floor, kept setting new lows and
-  // doubled the iterations of a floor-bound example. Its result is frozen
+  // rounding floor), or at the last iteration. Left pairs stop an example
+  // only by passing: counted too, their residuals, fluctuating on the floor,
+  // kept setting new lows and doubled the iterations of a floor-bound
+  // example (with the power iteration before block Lanczos). Its result is frozen
   // where it stops, so it never depends on the other examples of its batch.
   // Returns whether every example has stopped.
   constexpr int64_t kStagnation = 5;
@@ -215,57 +232,67 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
     return done.all().item<bool>();
   };
 
-  // Block subspace iteration on MᵀM. Iteration j: V_j → forward pass
-  // M·V_j = X_j·R_f → reverse pass Mᵀ·X_j = Y_j·R_b → V_{j+1} = span(Y_j).
-  // Two Rayleigh–Ritz tests per iteration, neither costing a pass of its own:
-  //  - left pairs of span(X_{j−1}), after the forward pass of iteration j:
-  //    R_b = P·Σ·Wᵀ gives u_i = X_{j−1}·w_i, Mᵀ·u_i = σ_i·Y_{j−1}·p_i, and
-  //    M·Y_{j−1} = M·V_j·Oᵀ = X_j·R_f·Oᵀ (V_j = Y_{j−1}·O), so
-  //    ‖MMᵀ·u_i − σ_i²·u_i‖ / σ_i² = ‖X_j·R_f·Oᵀ·p_i / σ_i − u_i‖
-  //    (σ(M) = σ(Mᵀ): the same test for the transpose);
-  //  - right pairs of span(V_j), after the reverse pass: R_f = P·Σ·Wᵀ gives
-  //    v_i = V_j·w_i, M·v_i = σ_i·X_j·p_i and MᵀM·v_i = σ_i·Y_j·R_b·p_i, so
-  //    ‖MᵀM·v_i − σ_i²·v_i‖ / σ_i² = ‖Y_j·R_b·p_i / σ_i − v_i‖ (SPEC §3).
-  // The left test lets an example stop one reverse pass earlier: its left
-  // space span(M·V_{j−1}) is half a power step ahead of span(V_{j−1}).
-  torch::Tensor v = v0.to(f64);
-  struct Left {
-    torch::Tensor x, y, o, p, sigma, w;
-  };
-  std::optional<Left> left;
+  // Block Golub–Kahan–Lanczos bidiagonalisation of M with full
+  // reorthogonalisation: a Krylov method, so the top k converge at a rate set
+  // by the square root of their gaps rather than by the gaps themselves (as
+  // in the block power iteration this replaced), which matters most for the
+  // early window's flat spectrum (docs/performance.md). Iteration j:
+  //   forward pass  M·V_j; U_j = its part outside span(U_1..U_{j−1});
+  //   reverse pass  Mᵀ·U_j; V_{j+1} = its part outside span(V_1..V_j).
+  // So M·V ⊂ span(U) and Mᵀ·U ⊂ span(V ∪ V_{j+1}), and Rayleigh–Ritz on
+  // Uᵀ·M·V = P·Σ·Wᵀ gives two tests that cost no pass of their own:
+  //  - right pairs after the reverse pass: v_i = V·w_i, M·v_i = σ_i·u_i with
+  //    u_i = U·p_i, so ‖MᵀM·v_i − σ_i²·v_i‖ / σ_i² = ‖Mᵀ·U·p_i − σ_i·v_i‖ / σ_i
+  //    (SPEC §3);
+  //  - left pairs of span(U_1..U_{j−1}) after the forward pass of V_j:
+  //    Mᵀ·u_i = σ_i·y_i with y_i = V·w_i, so ‖MMᵀ·u_i − σ_i²·u_i‖ / σ_i² =
+  //    ‖M·V·w_i − σ_i·u_i‖ / σ_i (σ(M) = σ(Mᵀ): the same test for the
+  //    transpose). It lets an example stop one reverse pass earlier.
+  // Both residuals apply M or Mᵀ to unit vectors, never MᵀM to v_i, so
+  // rounding in the passes is not amplified by σ_1²/σ_i².
+  // The basis is kept to kPropagatorMaxBlocks blocks (memory: PropagatorBasisColumns):
+  // at the cap it restarts from its top b Ritz triplets, whose images are
+  // known without a pass; when N leaves no room for another block, the next
+  // block is Mᵀ·U_j itself (a power step).
+  const int64_t N = states.size(2);
+  std::vector<torch::Tensor> v_blocks{v0.to(f64)}, u_blocks, mv_blocks, mtu_blocks;  // V_l, U_l, M·V_l, Mᵀ·U_l
   for (int64_t iteration = 1; iteration <= options.max_iterations; ++iteration) {
     const bool last = iteration == options.max_iterations;
-    const Pass forward = ForwardPass(map, carried, v, options);
-    if (left.has_value()) {
-      const torch::Tensor image =
-          forward.q.matmul(forward.r.matmul(left->o.transpose(-1, -2)).matmul(left->p) / left->sigma.unsqueeze(1));
-      const torch::Tensor u = left->x.matmul(left->w);
-      const torch::Tensor residual = (image - u).norm(2, /*dim=*/1).to(torch::kCPU);
-      if (test(Pairs::kLeft, iteration, false, left->sigma, residual, [&] {
-            return std::make_pair(left->y.matmul(left->p), u);
-          })) {
+    mv_blocks.push_back(Pass(map, carried, v_blocks.back(), /*forward=*/true, options));
+    const torch::Tensor v = torch::cat(v_blocks, 2), mv = torch::cat(mv_blocks, 2);
+    if (!u_blocks.empty()) {
+      const torch::Tensor u = torch::cat(u_blocks, 2);
+      const Ritz ritz = TopRitz(u, mv, k);
+      const torch::Tensor u_pairs = u.matmul(ritz.p);
+      if (test(Pairs::kLeft, iteration, false, ritz.sigma, RelativeResidual(mv.matmul(ritz.w), u_pairs, ritz.sigma),
+               [&] { return std::make_pair(v.matmul(ritz.w), u_pairs); })) {
         break;
       }
     }
-    const Pass reverse = ReversePass(map, carried, forward.q, options);
-    {
-      auto [p, sigma, wh] = torch::linalg_svd(forward.r, /*full_matrices=*/false);
-      const torch::Tensor pk = p.narrow(2, 0, k), wk = wh.transpose(-1, -2).narrow(2, 0, k);
-      const torch::Tensor top = sigma.narrow(1, 0, k);
-      const torch::Tensor image = reverse.q.matmul(reverse.r.matmul(pk) / top.unsqueeze(1));
-      const torch::Tensor residual = (image - v.matmul(wk)).norm(2, /*dim=*/1).to(torch::kCPU);
-      if (test(Pairs::kRight, iteration, last, top, residual, [&] {
-            return std::make_pair(v.matmul(wk), forward.q.matmul(pk));
-          })) {
-        break;
-      }
+    u_blocks.push_back(Complement(mv_blocks.back(), u_blocks));
+    mtu_blocks.push_back(Pass(map, carried, u_blocks.back(), /*forward=*/false, options));
+    const torch::Tensor u = torch::cat(u_blocks, 2), mtu = torch::cat(mtu_blocks, 2);
+    const Ritz ritz = TopRitz(u, mv, b);
+    const torch::Tensor sigma = ritz.sigma.narrow(1, 0, k), p = ritz.p.narrow(2, 0, k), w = ritz.w.narrow(2, 0, k);
+    const torch::Tensor v_pairs = v.matmul(w);
+    if (test(Pairs::kRight, iteration, last, sigma, RelativeResidual(mtu.matmul(p), v_pairs, sigma),
+             [&] { return std::make_pair(v_pairs, u.matmul(p)); })) {
+      break;
     }
-    // The next V spans MᵀM·V = Y·R_b·R_f; the left pairs of span(X) wait for
-    // the forward pass of V.
-    const torch::Tensor o = std::get<0>(PositiveQr(reverse.r.matmul(forward.r)));
-    auto [p, sigma, wh] = torch::linalg_svd(reverse.r, /*full_matrices=*/false);
-    left = Left{forward.q, reverse.q, o, p.narrow(2, 0, k), sigma.narrow(1, 0, k), wh.transpose(-1, -2).narrow(2, 0, k)};
-    v = reverse.q.matmul(o);
+    if (static_cast<int64_t>(v_blocks.size()) == kPropagatorMaxBlocks || v.size(2) + b > N) {
+      v_blocks = {v.matmul(ritz.w)};
+      u_blocks = {u.matmul(ritz.p)};
+      mv_blocks = {mv.matmul(ritz.w)};
+      mtu_blocks = {mtu.matmul(ritz.p)};
+    }
+    if (2 * b > N) {
+      v_blocks = {PositiveQr(mtu_blocks.back()).first};
+      u_blocks.clear();
+      mv_blocks.clear();
+      mtu_blocks.clear();
+    } else {
+      v_blocks.push_back(Complement(mtu_blocks.back(), v_blocks));
+    }
   }
   return result;
 }

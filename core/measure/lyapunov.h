@@ -81,21 +81,28 @@ void RunTangentTrajectory(const TangentMap& map, const torch::Tensor& x0, const 
 
 // Propagator exponents (SPEC §3): the top-k singular values σ_i of the
 // T-step propagator M = J_T ⋯ J_1 along a stored trajectory, by block
-// subspace iteration on MᵀM with a block of b = k + p directions (p
-// oversampling directions speed up the convergence of the top k from
-// (σ_{k+1}/σ_k)² to (σ_{b+1}/σ_k)² per iteration). Each iteration runs a
-// forward JVP pass (M·V = X·R_f) and a reverse VJP pass (Mᵀ·X = Y·R_b), both
+// Golub–Kahan–Lanczos bidiagonalisation (a block Krylov method) with blocks
+// of b = k + p directions and full reorthogonalisation. Each iteration runs a
+// forward JVP pass (M·V_j) and a reverse VJP pass (Mᵀ·U_j), both
 // re-orthonormalised after every step with the b×b triangular factors
 // accumulated in float64, so directions that shrink by e^{−16·λ} keep full
-// precision. Rayleigh–Ritz: σ_i = σ_i(R_f), Ritz vectors v_i = V·w_i with
-// R_f = P·Σ·Wᵀ, and MᵀM·v_i = Y·R_b·p_i·σ_i, so the residual test
+// precision. Rayleigh–Ritz over the whole basis gives σ_i and Ritz vectors,
+// and the residual test
 //   ‖MᵀM·v_i − σ_i²·v_i‖ ≤ tolerance·σ_i²   for i = 1..k
-// costs no extra pass; so does the same test for the left pairs of span(X)
+// costs no extra pass; so does the same test for the left pairs
 // (‖MMᵀ·u_i − σ_i²·u_i‖ ≤ tolerance·σ_i², after the next forward pass),
 // which can stop an example one reverse pass earlier. An example's result is
 // frozen at the test it passes (or where it stops improving, see
 // lyapunov.cc), so it never depends on the other examples of its batch.
 // Independent of any start: v0 only seeds the iteration.
+//
+// The basis holds at most kPropagatorMaxBlocks blocks, then restarts from
+// its top b Ritz triplets.
+constexpr int64_t kPropagatorMaxBlocks = 4;
+// Float64 vectors of the joint state's size N that the propagator holds per
+// example at block b (its four bases and their concatenations): for sizing
+// work items to a memory budget.
+int64_t PropagatorBasisColumns(int64_t block);
 struct PropagatorOptions {
   int64_t k = 0;                // exponents wanted; v0 carries k + oversampling columns
   double tolerance = 1e-3;      // relative residual of every σ_1..σ_k
@@ -113,7 +120,7 @@ struct PropagatorResult {
   torch::Tensor residual;    // [B, k] float64: ‖MᵀM·v_i − σ_i²·v_i‖ / σ_i² when frozen
   // With `vectors` only, float64 on the states' device, frozen with σ:
   torch::Tensor right;       // [B, N, k]: Ritz vectors v_i = V·w_i (unit; M·v_i ≈ σ_i·u_i)
-  torch::Tensor left;        // [B, N, k]: u_i = M·v_i / σ_i = X·p_i (unit)
+  torch::Tensor left;        // [B, N, k]: u_i = M·v_i / σ_i (unit)
 };
 PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Tensor& states,
                                           const torch::Tensor& v0, const PropagatorOptions& options);

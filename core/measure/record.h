@@ -55,7 +55,7 @@ struct ExampleRecord {
   std::vector<double> lyapunov_sd;  // their standard deviation over draws
   std::string lyapunov_method;      // "qr" | "propagator"; empty when k = 0
   // Propagator method only: (1/w)·log σ_i of the early-window propagator
-  // J_w ⋯ J_1, the window w, the subspace iterations (forward passes) used for J_T ⋯ J_1, the
+  // J_w ⋯ J_1, the window w, the iterations (forward passes) used for J_T ⋯ J_1, the
   // residual tolerance, and whether every σ_i of both propagators met it
   // (SPEC §3: ‖MᵀM v_i − σ_i² v_i‖ ≤ tol·σ_i²).
   std::vector<double> lyapunov_window;

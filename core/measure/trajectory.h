@@ -31,7 +31,7 @@ namespace rrm::measure {
 //   kQr          Benettin: k directions carried and re-orthonormalised per
 //                segment, exponents from the diagonal of R.
 //   kPropagator  the top-k singular values of J_T ⋯ J_1 (and of the early
-//                window J_w ⋯ J_1) by subspace iteration: start-independent.
+//                window J_w ⋯ J_1) by block Lanczos: start-independent.
 enum class LyapunovMethod { kQr, kPropagator };
 // SPEC §5: what a restart (run 1..R-1 of a puzzle) changes.
 enum class RestartKind { kNone, kSymmetry, kInitNoise, kStepNoise };
@@ -62,8 +62,8 @@ struct MeasureOptions {
   // the records say whether it was met within the iterations.
   double propagator_tolerance = 1e-3;
   int64_t propagator_max_iterations = 30;
-  // Oversampling p: the propagator iterates k + p directions and tests the
-  // top k; −1 = k (docs/performance.md has the iterations it saves).
+  // Oversampling p: the propagator's blocks hold k + p directions and it
+  // tests the top k; −1 = k (docs/performance.md has what each costs).
   int64_t propagator_oversampling = -1;
   torch::ScalarType tangent_dtype = torch::kFloat32;  // float32 | float64
   Reorthonormalize reorthonormalize = Reorthonormalize::kSegment;
