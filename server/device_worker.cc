@@ -59,8 +59,15 @@ absl::StatusOr<std::vector<measure::ExampleRecord>> DeviceWorker::Run(const Assi
 }
 
 double DeviceWorker::BytesPerExample(const Assignment& a) {
+  const model::ModelConfig& config = a.model->config();
   const int64_t directions = std::max<int64_t>(1, a.options.lyapunov_draws) * measure::TangentColumns(a.options);
-  return model::ActivationBytesPerRow(a.model->config()) * static_cast<double>(1 + directions);
+  double bytes = model::ActivationBytesPerRow(config) * static_cast<double>(1 + directions);
+  if (a.options.lyapunov_k > 0 && a.options.lyapunov_method == measure::LyapunovMethod::kPropagator) {
+    // Its Krylov bases: float64 vectors of the joint state (z_H and z_L, [S, D] each).
+    const double state = 2.0 * static_cast<double>(config.state_positions() * config.hidden_size);
+    bytes += 8.0 * state * static_cast<double>(measure::PropagatorBasisColumns(measure::TangentColumns(a.options)));
+  }
+  return bytes;
 }
 
 int64_t DeviceWorker::ExamplesAtOnce(const Assignment& a) {

@@ -82,7 +82,7 @@ class DeviceWorker {
 
   // The device memory one example of `assignment` needs beyond what is
   // already used: the model's activations for the primal and each tangent
-  // direction it carries.
+  // direction it carries, and the propagator's bases.
   static double BytesPerExample(const Assignment& assignment);
 
  private:

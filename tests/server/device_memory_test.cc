@@ -78,7 +78,7 @@ TEST(ExamplesThatFit, AsManyAsTheBudgetLeavesAtLeastOne) {
   EXPECT_EQ(ExamplesThatFit(budget, memory, 100, 1), 1);
 }
 
-TEST(DeviceWorker, SizesAnExampleByTheModelsActivationsTimesPrimalAndTangents) {
+TEST(DeviceWorker, SizesAnExampleByTheModelsActivationsTimesPrimalAndTangentsAndThePropagatorsBases) {
   absl::StatusOr<model::LoadedModel> loaded =
       model::LoadModel(std::string(RRM_SOURCE_DIR) + "/tests/fixtures/trm_mlpt/step_0", "", {}, torch::kCPU);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
@@ -92,9 +92,12 @@ TEST(DeviceWorker, SizesAnExampleByTheModelsActivationsTimesPrimalAndTangents) {
   EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 2 * 3));  // QR: k per draw
   a.options.lyapunov_draws = 1;
   a.options.lyapunov_method = measure::LyapunovMethod::kPropagator;
-  EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 3 + 3));  // k + p, p = -1 meaning k
+  // k + p directions (p = -1 means k), and the Krylov bases of float64 joint states.
+  const model::ModelConfig& config = a.model->config();
+  const double basis = 8.0 * 2 * config.state_positions() * config.hidden_size;
+  EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 3 + 3) + basis * measure::PropagatorBasisColumns(3 + 3));
   a.options.propagator_oversampling = 2;
-  EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 3 + 2));
+  EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 3 + 2) + basis * measure::PropagatorBasisColumns(3 + 2));
 }
 
 TEST(ReadDeviceMemory, ReadsThisProcessOnTheCpu) {
