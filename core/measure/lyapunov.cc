@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <optional>
 #include <utility>
 #include <vector>
 
@@ -110,14 +109,13 @@ std::pair<torch::Tensor, torch::Tensor> PositiveQr(const torch::Tensor& w) {
   return {q * signs.unsqueeze(1), r * signs.unsqueeze(2)};
 }
 
-// An orthonormal basis [B, N, b] of the part of W outside span(basis): two
-// rounds of Gram–Schmidt, each followed by orthonormalisation. Once is not
-// enough when W lies almost inside the span (converged directions): what is
-// left is rounding, and only after it is scaled up can a second round take
-// out its part inside.
-torch::Tensor Complement(torch::Tensor w, const std::vector<torch::Tensor>& basis_blocks) {
-  if (basis_blocks.empty()) return PositiveQr(w).first;
-  const torch::Tensor basis = torch::cat(basis_blocks, 2);
+// An orthonormal basis [B, N, b] of the part of W outside span(basis)
+// (undefined: no basis yet): two rounds of Gram–Schmidt, each followed by
+// orthonormalisation. Once is not enough when W lies almost inside the span
+// (converged directions): what is left is rounding, and only after it is
+// scaled up can a second round take out its part inside.
+torch::Tensor Complement(torch::Tensor w, const torch::Tensor& basis) {
+  if (!basis.defined()) return PositiveQr(w).first;
   for (int round = 0; round < 2; ++round) {
     w = PositiveQr(w - basis.matmul(basis.transpose(-1, -2).matmul(w))).first;
   }
@@ -255,13 +253,15 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
   // known without a pass; when N leaves no room for another block, the next
   // block is Mᵀ·U_j itself (a power step).
   const int64_t N = states.size(2);
-  std::vector<torch::Tensor> v_blocks{v0.to(f64)}, u_blocks, mv_blocks, mtu_blocks;  // V_l, U_l, M·V_l, Mᵀ·U_l
+  torch::Tensor v = v0.to(f64), u, mv, mtu;  // the bases V and U and their images M·V and Mᵀ·U, [B, N, columns]
+  auto newest = [b](const torch::Tensor& basis) { return basis.narrow(2, basis.size(2) - b, b); };
+  auto append = [](const torch::Tensor& basis, const torch::Tensor& block) {
+    return basis.defined() ? torch::cat({basis, block}, 2) : block;
+  };
   for (int64_t iteration = 1; iteration <= options.max_iterations; ++iteration) {
     const bool last = iteration == options.max_iterations;
-    mv_blocks.push_back(Pass(map, carried, v_blocks.back(), /*forward=*/true, options));
-    const torch::Tensor v = torch::cat(v_blocks, 2), mv = torch::cat(mv_blocks, 2);
-    if (!u_blocks.empty()) {
-      const torch::Tensor u = torch::cat(u_blocks, 2);
+    mv = append(mv, Pass(map, carried, newest(v), /*forward=*/true, options));
+    if (u.defined()) {
       const Ritz ritz = TopRitz(u, mv, k);
       const torch::Tensor u_pairs = u.matmul(ritz.p);
       if (test(Pairs::kLeft, iteration, false, ritz.sigma, RelativeResidual(mv.matmul(ritz.w), u_pairs, ritz.sigma),
@@ -269,9 +269,8 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
         break;
       }
     }
-    u_blocks.push_back(Complement(mv_blocks.back(), u_blocks));
-    mtu_blocks.push_back(Pass(map, carried, u_blocks.back(), /*forward=*/false, options));
-    const torch::Tensor u = torch::cat(u_blocks, 2), mtu = torch::cat(mtu_blocks, 2);
+    u = append(u, Complement(newest(mv), u));
+    mtu = append(mtu, Pass(map, carried, newest(u), /*forward=*/false, options));
     const Ritz ritz = TopRitz(u, mv, b);
     const torch::Tensor sigma = ritz.sigma.narrow(1, 0, k), p = ritz.p.narrow(2, 0, k), w = ritz.w.narrow(2, 0, k);
     const torch::Tensor v_pairs = v.matmul(w);
@@ -279,19 +278,17 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
              [&] { return std::make_pair(v_pairs, u.matmul(p)); })) {
       break;
     }
-    if (static_cast<int64_t>(v_blocks.size()) == kPropagatorMaxBlocks || v.size(2) + b > N) {
-      v_blocks = {v.matmul(ritz.w)};
-      u_blocks = {u.matmul(ritz.p)};
-      mv_blocks = {mv.matmul(ritz.w)};
-      mtu_blocks = {mtu.matmul(ritz.p)};
+    if (v.size(2) == kPropagatorMaxBlocks * b || v.size(2) + b > N) {
+      v = v.matmul(ritz.w);
+      u = u.matmul(ritz.p);
+      mv = mv.matmul(ritz.w);
+      mtu = mtu.matmul(ritz.p);
     }
     if (2 * b > N) {
-      v_blocks = {PositiveQr(mtu_blocks.back()).first};
-      u_blocks.clear();
-      mv_blocks.clear();
-      mtu_blocks.clear();
+      v = PositiveQr(newest(mtu)).first;
+      u = mv = mtu = torch::Tensor();
     } else {
-      v_blocks.push_back(Complement(mtu_blocks.back(), v_blocks));
+      v = append(v, Complement(newest(mtu), v));
     }
   }
   return result;

@@ -100,8 +100,8 @@ void RunTangentTrajectory(const TangentMap& map, const torch::Tensor& x0, const 
 // its top b Ritz triplets.
 constexpr int64_t kPropagatorMaxBlocks = 4;
 // Float64 vectors of the joint state's size N that the propagator holds per
-// example at block b (its four bases and their concatenations): for sizing
-// work items to a memory budget.
+// example at block b (its four bases, and a copy of each as it grows or
+// restarts): for sizing work items to a memory budget.
 int64_t PropagatorBasisColumns(int64_t block);
 struct PropagatorOptions {
   int64_t k = 0;                // exponents wanted; v0 carries k + oversampling columns
