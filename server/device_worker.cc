@@ -65,7 +65,7 @@ double DeviceWorker::BytesPerExample(const Assignment& a) {
   if (a.options.lyapunov_k > 0 && a.options.lyapunov_method == measure::LyapunovMethod::kPropagator) {
     // Its Krylov bases: float64 vectors of the joint state (z_H and z_L, [S, D] each).
     const double state = 2.0 * static_cast<double>(config.state_positions() * config.hidden_size);
-    bytes += 8.0 * state * static_cast<double>(measure::PropagatorBasisColumns(measure::TangentColumns(a.options)));
+    bytes += 8.0 * state * static_cast<double>(measure::PropagatorBasisColumns(a.options.lyapunov_k));
   }
   return bytes;
 }

@@ -383,7 +383,7 @@ StoredJob SpecToStored(const JobSpec& spec) {
   r.set_early_window(m.early_window);
   r.set_propagator_tolerance(m.propagator_tolerance);
   r.set_propagator_max_iterations(m.propagator_max_iterations);
-  r.set_propagator_oversampling(m.propagator_oversampling);
+  r.set_propagator_block(m.propagator_block > 0 ? m.propagator_block : m.lyapunov_k);
   r.set_tangent_dtype(m.tangent_dtype == torch::kFloat64 ? "float64" : "float32");
   r.set_reorthonormalize(static_cast<int32_t>(m.reorthonormalize));
   r.set_restart_kind(measure::RestartKindName(m.restart_kind));
@@ -429,7 +429,12 @@ absl::StatusOr<JobSpec> SpecFromStored(const StoredJob& stored, bool with_puzzle
   m.early_window = r.early_window();
   m.propagator_tolerance = r.propagator_tolerance();
   m.propagator_max_iterations = r.propagator_max_iterations();
-  m.propagator_oversampling = r.propagator_oversampling();
+  m.propagator_block = r.propagator_block();
+  if (m.propagator_block == 0 && r.propagator_oversampling_before_block() != 0) {
+    // Accepted as k + p before the block was an option: resume it with that block.
+    const int64_t p = r.propagator_oversampling_before_block();
+    m.propagator_block = m.lyapunov_k + (p >= 0 ? p : m.lyapunov_k);
+  }
   m.tangent_dtype = r.tangent_dtype() == "float64" ? torch::kFloat64 : torch::kFloat32;
   m.reorthonormalize = static_cast<measure::Reorthonormalize>(r.reorthonormalize());
   RRM_ASSIGN_OR_RETURN(m.restart_kind, measure::ParseRestartKind("stored restart_kind", r.restart_kind()));

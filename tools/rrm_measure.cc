@@ -50,7 +50,7 @@ ABSL_FLAG(int64_t, energy_map_directions, 0,
 ABSL_FLAG(int64_t, early_window, 4, "w: the propagator's early window J_w...J_1.");
 ABSL_FLAG(double, propagator_tolerance, 1e-3,
           "Propagator: stop when |M^T M v_i - s_i^2 v_i| <= tol * s_i^2 for every i <= k (records say if met).");
-ABSL_FLAG(int64_t, propagator_oversampling, -1, "Propagator: extra directions p iterated beside the k (-1 = k).");
+ABSL_FLAG(int64_t, propagator_block, 0, "Propagator: directions per pass (0 = lyapunov_k; up to 4·lyapunov_k).");
 ABSL_FLAG(std::string, tangent_dtype, "float32", "Tangent precision: float32 or float64.");
 ABSL_FLAG(std::string, reorthonormalize, "segment",
           "Re-orthonormalise tangents after every segment or after every inner update: segment | update.");
@@ -143,7 +143,7 @@ absl::Status Run() {
   options.restart_sigma = absl::GetFlag(FLAGS_restart_sigma);
   options.early_window = absl::GetFlag(FLAGS_early_window);
   options.propagator_tolerance = absl::GetFlag(FLAGS_propagator_tolerance);
-  options.propagator_oversampling = absl::GetFlag(FLAGS_propagator_oversampling);
+  options.propagator_block = absl::GetFlag(FLAGS_propagator_block);
   options.energy_map_directions = absl::GetFlag(FLAGS_energy_map_directions);
   const std::string tangent_dtype = absl::GetFlag(FLAGS_tangent_dtype);
   if (tangent_dtype != "float32" && tangent_dtype != "float64") {

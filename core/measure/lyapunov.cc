@@ -162,12 +162,14 @@ torch::Tensor RelativeResidual(const torch::Tensor& image, const torch::Tensor& 
 
 }  // namespace
 
-int64_t PropagatorBasisColumns(int64_t block) { return 8 * kPropagatorMaxBlocks * block; }
+int64_t PropagatorBasisColumns(int64_t k) { return 8 * kPropagatorColumnsPerExponent * k; }
 
 PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Tensor& states,
                                           const torch::Tensor& v0, const PropagatorOptions& options) {
   const int64_t B = states.size(1), b = v0.size(2), k = options.k;
-  TORCH_CHECK(k >= 1 && k <= b, "PropagatorSingularValues: expected 1 <= k <= block ", b, ", found k = ", k);
+  TORCH_CHECK(k >= 1 && b >= 1 && b <= kPropagatorKeptPerExponent * k,
+              "PropagatorSingularValues: expected k >= 1 and a block of 1 to ", kPropagatorKeptPerExponent, "·k, found k = ",
+              k, ", block ", b);
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(states.device());
   PropagatorResult result;
   result.log_sigma = torch::zeros({B, k}, torch::kFloat64);
@@ -248,11 +250,24 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
   //    transpose). It lets an example stop one reverse pass earlier.
   // Both residuals apply M or Mᵀ to unit vectors, never MᵀM to v_i, so
   // rounding in the passes is not amplified by σ_1²/σ_i².
-  // The basis is kept to kPropagatorMaxBlocks blocks (memory: PropagatorBasisColumns):
-  // at the cap it restarts from its top b Ritz triplets, whose images are
-  // known without a pass; when N leaves no room for another block, the next
-  // block is Mᵀ·U_j itself (a power step).
+  // The bases hold at most `room` columns (memory: PropagatorBasisColumns).
+  // When the next block would not fit, they restart from their top `kept`
+  // Ritz triplets, whose images M·v_i = σ_i·u_i and Mᵀ·u_i are known without
+  // a pass. That block, computed before the restart against the whole V, is
+  // where the Ritz residuals Mᵀ·u_i − σ_i·v_i lie, so the Krylov relations
+  // continue unbroken (a thick restart). Keeping 4k triplets rather than b
+  // keeps what the discarded columns taught about σ_{k+1}.., which blocks
+  // smaller than 2k need (docs/performance.md). When N cannot hold a block
+  // beside k kept triplets (tiny test maps), the next block is Mᵀ·U_j itself
+  // (a power step).
   const int64_t N = states.size(2);
+  const int64_t room = std::min(kPropagatorColumnsPerExponent * k, N);
+  const int64_t kept = std::min(kPropagatorKeptPerExponent * k, room - b);
+  const bool power_steps = kept < k;
+  TORCH_CHECK(b * options.max_iterations >= k, "PropagatorSingularValues: ", options.max_iterations,
+              " iterations of a block of ", b, " cannot reach k = ", k, " pairs");
+  TORCH_CHECK(!power_steps || b >= k, "PropagatorSingularValues: a block of ", b, " < k = ", k,
+              " needs a state of at least k + block = ", k + b, " dimensions, found ", N);
   torch::Tensor v = v0.to(f64), u, mv, mtu;  // the bases V and U and their images M·V and Mᵀ·U, [B, N, columns]
   auto newest = [b](const torch::Tensor& basis) { return basis.narrow(2, basis.size(2) - b, b); };
   auto append = [](const torch::Tensor& basis, const torch::Tensor& block) {
@@ -261,7 +276,9 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
   for (int64_t iteration = 1; iteration <= options.max_iterations; ++iteration) {
     const bool last = iteration == options.max_iterations;
     mv = append(mv, Pass(map, carried, newest(v), /*forward=*/true, options));
-    if (u.defined()) {
+    // Both tests need k pairs: with a block smaller than k the first
+    // iterations only grow the basis.
+    if (u.defined() && u.size(2) >= k) {
       const Ritz ritz = TopRitz(u, mv, k);
       const torch::Tensor u_pairs = u.matmul(ritz.p);
       if (test(Pairs::kLeft, iteration, false, ritz.sigma, RelativeResidual(mv.matmul(ritz.w), u_pairs, ritz.sigma),
@@ -271,25 +288,31 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
     }
     u = append(u, Complement(newest(mv), u));
     mtu = append(mtu, Pass(map, carried, newest(u), /*forward=*/false, options));
-    const Ritz ritz = TopRitz(u, mv, b);
-    const torch::Tensor sigma = ritz.sigma.narrow(1, 0, k), p = ritz.p.narrow(2, 0, k), w = ritz.w.narrow(2, 0, k);
-    const torch::Tensor v_pairs = v.matmul(w);
-    if (test(Pairs::kRight, iteration, last, sigma, RelativeResidual(mtu.matmul(p), v_pairs, sigma),
-             [&] { return std::make_pair(v_pairs, u.matmul(p)); })) {
-      break;
+    const Ritz ritz = TopRitz(u, mv, std::min(std::max(kept, k), u.size(2)));
+    if (u.size(2) >= k) {
+      const torch::Tensor sigma = ritz.sigma.narrow(1, 0, k), p = ritz.p.narrow(2, 0, k), w = ritz.w.narrow(2, 0, k);
+      const torch::Tensor v_pairs = v.matmul(w);
+      if (test(Pairs::kRight, iteration, last, sigma, RelativeResidual(mtu.matmul(p), v_pairs, sigma),
+               [&] { return std::make_pair(v_pairs, u.matmul(p)); })) {
+        break;
+      }
     }
-    if (v.size(2) == kPropagatorMaxBlocks * b || v.size(2) + b > N) {
-      v = v.matmul(ritz.w);
-      u = u.matmul(ritz.p);
-      mv = mv.matmul(ritz.w);
-      mtu = mtu.matmul(ritz.p);
-    }
-    if (2 * b > N) {
+    if (power_steps) {
       v = PositiveQr(newest(mtu)).first;
       u = mv = mtu = torch::Tensor();
-    } else {
-      v = append(v, Complement(newest(mtu), v));
+      continue;
     }
+    // Where N itself is the cap, the block is found after the restart,
+    // against the kept triplets only (the same space in exact arithmetic).
+    torch::Tensor next = v.size(2) + b <= N ? Complement(newest(mtu), v) : torch::Tensor();
+    if (v.size(2) + b > room) {
+      v = v.matmul(ritz.w.narrow(2, 0, kept));
+      u = u.matmul(ritz.p.narrow(2, 0, kept));
+      mv = mv.matmul(ritz.w.narrow(2, 0, kept));
+      mtu = mtu.matmul(ritz.p.narrow(2, 0, kept));
+    }
+    if (!next.defined()) next = Complement(newest(mtu), v);
+    v = append(v, next);
   }
   return result;
 }

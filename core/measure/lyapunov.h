@@ -82,7 +82,8 @@ void RunTangentTrajectory(const TangentMap& map, const torch::Tensor& x0, const 
 // Propagator exponents (SPEC §3): the top-k singular values σ_i of the
 // T-step propagator M = J_T ⋯ J_1 along a stored trajectory, by block
 // Golub–Kahan–Lanczos bidiagonalisation (a block Krylov method) with blocks
-// of b = k + p directions and full reorthogonalisation. Each iteration runs a
+// of b directions (b = k by default; smaller or larger blocks are allowed)
+// and full reorthogonalisation. Each iteration runs a
 // forward JVP pass (M·V_j) and a reverse VJP pass (Mᵀ·U_j), both
 // re-orthonormalised after every step with the b×b triangular factors
 // accumulated in float64, so directions that shrink by e^{−16·λ} keep full
@@ -96,15 +97,18 @@ void RunTangentTrajectory(const TangentMap& map, const torch::Tensor& x0, const 
 // lyapunov.cc), so it never depends on the other examples of its batch.
 // Independent of any start: v0 only seeds the iteration.
 //
-// The basis holds at most kPropagatorMaxBlocks blocks, then restarts from
-// its top b Ritz triplets.
-constexpr int64_t kPropagatorMaxBlocks = 4;
+// The bases hold at most kPropagatorColumnsPerExponent·k columns; at that
+// cap they restart from their top kPropagatorKeptPerExponent·k Ritz
+// triplets (a thick restart), so a block may hold at most that many
+// directions.
+constexpr int64_t kPropagatorColumnsPerExponent = 8;
+constexpr int64_t kPropagatorKeptPerExponent = 4;
 // Float64 vectors of the joint state's size N that the propagator holds per
-// example at block b (its four bases, and a copy of each as it grows or
+// example for k exponents (its four bases, and a copy of each as it grows or
 // restarts): for sizing work items to a memory budget.
-int64_t PropagatorBasisColumns(int64_t block);
+int64_t PropagatorBasisColumns(int64_t k);
 struct PropagatorOptions {
-  int64_t k = 0;                // exponents wanted; v0 carries k + oversampling columns
+  int64_t k = 0;                // exponents wanted; v0 carries the block
   double tolerance = 1e-3;      // relative residual of every σ_1..σ_k
   int64_t max_iterations = 30;
   torch::ScalarType tangent_dtype = torch::kFloat32;  // float32 | float64
@@ -125,7 +129,7 @@ struct PropagatorResult {
 PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Tensor& states,
                                           const torch::Tensor& v0, const PropagatorOptions& options);
 // `states`: the primal states x_0..x_{T−1} the T steps start from, [T, B, N];
-// `v0`: [B, N, b] orthonormal start, b ≥ k.
+// `v0`: [B, N, b] orthonormal start, 1 ≤ b ≤ kPropagatorKeptPerExponent·k.
 
 }  // namespace rrm::measure
 

@@ -445,12 +445,18 @@ absl::Status ValidateOptions(const MeasureOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat("propagator_tolerance: expected a finite number > 0, found ",
                                                    options.propagator_tolerance));
   }
-  if (options.propagator_oversampling < -1) {
-    return absl::InvalidArgumentError(absl::StrCat("propagator_oversampling: expected >= 0 (or -1 = k), found ",
-                                                   options.propagator_oversampling));
+  if (options.propagator_block < 0 ||
+      (options.lyapunov_k > 0 && options.propagator_block > kPropagatorKeptPerExponent * options.lyapunov_k)) {
+    return absl::InvalidArgumentError(absl::StrCat("propagator_block: expected 0 (= lyapunov_k) to ",
+                                                   kPropagatorKeptPerExponent, "·lyapunov_k = ",
+                                                   kPropagatorKeptPerExponent * options.lyapunov_k, ", found ",
+                                                   options.propagator_block));
   }
-  if (options.propagator_max_iterations < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("propagator_max_iterations: expected >= 1, found ",
+  // A block smaller than k needs ceil(k / block) iterations before its first test.
+  const int64_t block = TangentColumns(options), first_test = block > 0 ? (options.lyapunov_k + block - 1) / block : 1;
+  if (options.propagator_max_iterations < first_test) {
+    return absl::InvalidArgumentError(absl::StrCat("propagator_max_iterations: expected >= ", first_test,
+                                                   " (lyapunov_k over propagator_block, rounded up), found ",
                                                    options.propagator_max_iterations));
   }
   if (options.energy_map_directions < 0 || options.energy_map_directions > options.lyapunov_k) {
@@ -469,8 +475,8 @@ absl::Status ValidateOptions(const MeasureOptions& options) {
 int64_t TangentColumns(const MeasureOptions& options) {
   const int64_t k = options.lyapunov_k;
   if (k == 0 || options.lyapunov_method != LyapunovMethod::kPropagator) return k;
-  // The propagator iterates a block of k + p directions (SPEC §3 oversampling).
-  return k + (options.propagator_oversampling >= 0 ? options.propagator_oversampling : k);
+  // The propagator's passes carry a block of directions, k unless set.
+  return options.propagator_block > 0 ? options.propagator_block : k;
 }
 
 absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet& puzzles,

@@ -62,9 +62,10 @@ struct MeasureOptions {
   // the records say whether it was met within the iterations.
   double propagator_tolerance = 1e-3;
   int64_t propagator_max_iterations = 30;
-  // Oversampling p: the propagator's blocks hold k + p directions and it
-  // tests the top k; −1 = k (docs/performance.md has what each costs).
-  int64_t propagator_oversampling = -1;
+  // Directions per propagator pass b (0 = k): it tests the top k whatever
+  // b is; a block larger than k oversamples (SPEC §3), a smaller one takes
+  // more, cheaper iterations (docs/performance.md has what each costs).
+  int64_t propagator_block = 0;
   torch::ScalarType tangent_dtype = torch::kFloat32;  // float32 | float64
   Reorthonormalize reorthonormalize = Reorthonormalize::kSegment;
   // SPEC §5 restarts: run `restart` (0 = the puzzle as given) of
@@ -90,7 +91,7 @@ inline constexpr int64_t kMaxSegments = 4096;
 inline constexpr int64_t kMaxLyapunovK = 256;
 
 // Tangent directions per draw an example carries: lyapunov_k for QR, the
-// propagator's block of k + p (SPEC §3 oversampling). An example carries
+// propagator's block (propagator_block, k unless set). An example carries
 // lyapunov_draws times as many; rrmd sizes its work items by that.
 int64_t TangentColumns(const MeasureOptions& options);
 

@@ -351,6 +351,16 @@ TEST(ValidateOptions, NamesTheOptionExpectedAndFound) {
   o.lyapunov_method = measure::LyapunovMethod::kPropagator;
   o.lyapunov_draws = 2;
   EXPECT_THAT(message(o), HasSubstr("lyapunov_draws"));
+  o = options;
+  o.lyapunov_k = 2;
+  o.propagator_block = 9;
+  EXPECT_THAT(message(o), HasSubstr("propagator_block: expected 0 (= lyapunov_k) to 4·lyapunov_k = 8, found 9"));
+  o.lyapunov_method = measure::LyapunovMethod::kPropagator;
+  o.propagator_block = 1;
+  o.propagator_max_iterations = 1;
+  EXPECT_THAT(message(o), HasSubstr("propagator_max_iterations: expected >= 2"));
+  o.propagator_max_iterations = 2;
+  EXPECT_TRUE(measure::ValidateOptions(o).ok());
 }
 
 }  // namespace

@@ -92,12 +92,13 @@ TEST(DeviceWorker, SizesAnExampleByTheModelsActivationsTimesPrimalAndTangentsAnd
   EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 2 * 3));  // QR: k per draw
   a.options.lyapunov_draws = 1;
   a.options.lyapunov_method = measure::LyapunovMethod::kPropagator;
-  // k + p directions (p = -1 means k), and the Krylov bases of float64 joint states.
+  // A block of directions (0 means k), and the Krylov bases of float64 joint
+  // states, whose cap follows k whatever the block.
   const model::ModelConfig& config = a.model->config();
   const double basis = 8.0 * 2 * config.state_positions() * config.hidden_size;
-  EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 3 + 3) + basis * measure::PropagatorBasisColumns(3 + 3));
-  a.options.propagator_oversampling = 2;
-  EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 3 + 2) + basis * measure::PropagatorBasisColumns(3 + 2));
+  EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 3) + basis * measure::PropagatorBasisColumns(3));
+  a.options.propagator_block = 5;
+  EXPECT_EQ(DeviceWorker::BytesPerExample(a), row * (1 + 5) + basis * measure::PropagatorBasisColumns(3));
 }
 
 TEST(ReadDeviceMemory, ReadsThisProcessOnTheCpu) {

@@ -100,6 +100,25 @@ TEST_F(JobSpecTest, AResumedJobKeepsItsStoredValuesNotTodaysDefaults) {
   EXPECT_EQ(back->options.early_window, 6);
 }
 
+// Before propagator_block a propagator job ran blocks of k + p, p = -1
+// meaning k (the only value a client could get); resumed after the upgrade
+// it keeps that block of 2k rather than today's default of k.
+TEST_F(JobSpecTest, AJobStoredBeforeThePropagatorBlockKeepsItsBlock) {
+  v1::SubmitJobRequest request = rrm::testing::SudokuJob("trm", 2, 2, 2);
+  request.mutable_options()->set_lyapunov_k(4);
+  request.mutable_options()->set_lyapunov_method("propagator");
+  absl::StatusOr<JobSpec> spec = Parse(request);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  StoredJob stored = SpecToStored(*spec);
+  EXPECT_EQ(stored.resolved().propagator_block(), 4) << "resolved at submit: k";
+  stored.mutable_resolved()->clear_propagator_block();
+  stored.mutable_resolved()->set_propagator_oversampling_before_block(-1);
+  absl::StatusOr<JobSpec> back = SpecFromStored(stored);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->options.propagator_block, 8);
+  EXPECT_TRUE(measure::ValidateOptions(back->options).ok());
+}
+
 TEST_F(JobSpecTest, ReadsAStoreWrittenBeforeTheResolvedSpec) {
   StoredJob legacy;
   legacy.set_job_id("j-old");
