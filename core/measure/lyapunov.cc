@@ -255,9 +255,10 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
   // Ritz triplets, whose images M·v_i = σ_i·u_i and Mᵀ·u_i are known without
   // a pass. That block, computed before the restart against the whole V, is
   // where the Ritz residuals Mᵀ·u_i − σ_i·v_i lie, so the Krylov relations
-  // continue unbroken (a thick restart). Keeping 4k triplets rather than b
-  // keeps what the discarded columns taught about σ_{k+1}.., which blocks
-  // smaller than 2k need (docs/performance.md). When N cannot hold a block
+  // continue unbroken (a thick restart). It keeps 4k triplets, not b: a
+  // block smaller than k must keep at least k, and the rest keep what the
+  // discarded columns taught about σ_{k+1}.. at no cost (on the fixtures,
+  // keeping k or 4k cost the same: docs/performance.md). When N cannot hold a block
   // beside k kept triplets (tiny test maps), the next block is Mᵀ·U_j itself
   // (a power step).
   const int64_t N = states.size(2);
