@@ -258,7 +258,7 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
   // continue unbroken (a thick restart). It keeps 4k triplets, not b: a
   // block smaller than k must keep at least k, and the rest keep what the
   // discarded columns taught about σ_{k+1}.. at no cost (on the fixtures,
-  // keeping k or 4k cost the same: docs/performance.md). When N cannot hold a block
+  // keeping 2k or 4k cost the same: docs/performance.md). When N cannot hold a block
   // beside k kept triplets (tiny test maps), the next block is Mᵀ·U_j itself
   // (a power step).
   const int64_t N = states.size(2);
