@@ -383,7 +383,7 @@ StoredJob SpecToStored(const JobSpec& spec) {
   r.set_early_window(m.early_window);
   r.set_propagator_tolerance(m.propagator_tolerance);
   r.set_propagator_max_iterations(m.propagator_max_iterations);
-  r.set_propagator_block(m.propagator_block > 0 ? m.propagator_block : m.lyapunov_k);
+  r.set_propagator_block(measure::PropagatorBlock(m));
   r.set_tangent_dtype(m.tangent_dtype == torch::kFloat64 ? "float64" : "float32");
   r.set_reorthonormalize(static_cast<int32_t>(m.reorthonormalize));
   r.set_restart_kind(measure::RestartKindName(m.restart_kind));

@@ -289,7 +289,7 @@ PropagatorResult PropagatorSingularValues(const TangentMap& map, const torch::Te
     }
     u = append(u, Complement(newest(mv), u));
     mtu = append(mtu, Pass(map, carried, newest(u), /*forward=*/false, options));
-    const Ritz ritz = TopRitz(u, mv, std::min(std::max(kept, k), u.size(2)));
+    const Ritz ritz = TopRitz(u, mv, u.size(2));  // all of them: the top k are tested, the top `kept` restart
     if (u.size(2) >= k) {
       const torch::Tensor sigma = ritz.sigma.narrow(1, 0, k), p = ritz.p.narrow(2, 0, k), w = ritz.w.narrow(2, 0, k);
       const torch::Tensor v_pairs = v.matmul(w);

@@ -472,11 +472,14 @@ absl::Status ValidateOptions(const MeasureOptions& options) {
   return absl::OkStatus();
 }
 
+int64_t PropagatorBlock(const MeasureOptions& options) {
+  return options.propagator_block > 0 ? options.propagator_block : options.lyapunov_k;
+}
+
 int64_t TangentColumns(const MeasureOptions& options) {
   const int64_t k = options.lyapunov_k;
   if (k == 0 || options.lyapunov_method != LyapunovMethod::kPropagator) return k;
-  // The propagator's passes carry a block of directions, k unless set.
-  return options.propagator_block > 0 ? options.propagator_block : k;
+  return PropagatorBlock(options);
 }
 
 absl::Status MeasurePuzzles(const RecurrentModel& model, const puzzle::PuzzleSet& puzzles,

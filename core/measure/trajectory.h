@@ -90,8 +90,11 @@ struct MeasureOptions {
 inline constexpr int64_t kMaxSegments = 4096;
 inline constexpr int64_t kMaxLyapunovK = 256;
 
+// The propagator's directions per pass: propagator_block, k where it is 0.
+int64_t PropagatorBlock(const MeasureOptions& options);
+
 // Tangent directions per draw an example carries: lyapunov_k for QR, the
-// propagator's block (propagator_block, k unless set). An example carries
+// propagator's block (PropagatorBlock). An example carries
 // lyapunov_draws times as many; rrmd sizes its work items by that.
 int64_t TangentColumns(const MeasureOptions& options);
 
